@@ -1,0 +1,6 @@
+//! GB 45438-2025 implicit labels (隐式标识) for AI-generated files.
+//!
+//! Being written.
+
+pub mod format;
+pub mod xmp;
