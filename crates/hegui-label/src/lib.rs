@@ -4,3 +4,6 @@
 
 pub mod format;
 pub mod xmp;
+
+#[cfg(test)]
+pub(crate) mod test_support;
