@@ -3,6 +3,8 @@
 //! Being written.
 
 pub mod format;
+pub mod label;
+pub mod provider;
 pub mod xmp;
 
 #[cfg(test)]
