@@ -5,6 +5,7 @@
 pub mod format;
 pub mod label;
 pub mod provider;
+pub mod security;
 pub mod xmp;
 
 #[cfg(test)]
