@@ -1,0 +1,63 @@
+//! `hegui inspect`: the platform-side check of uploads.
+
+use crate::batch;
+use crate::flags::InspectArgs;
+use anyhow::{Context, Result};
+use hegui_label::{InspectOptions, LabelVerifier};
+use std::io::Write;
+use std::process::ExitCode;
+
+pub fn run(args: InspectArgs) -> Result<ExitCode> {
+    let pinned = match &args.pubkey {
+        Some(p) => Some(LabelVerifier::from_pem(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )?),
+        None => None,
+    };
+    let opts = InspectOptions { pinned };
+    // Every file is reported, known format or not: "inconclusive" is an answer too.
+    let inputs = batch::expand(&args.paths, |_| true)?;
+    let results = batch::run(&inputs, "inspecting", |(path, _)| {
+        hegui_label::inspect_file(path, &opts)
+    });
+    let mut failures = Vec::new();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for result in results {
+        match result {
+            Ok(report) => {
+                if args.json {
+                    writeln!(out, "{}", serde_json::to_string(&report)?)?;
+                } else {
+                    let verdict = serde_json::to_value(report.verdict)?;
+                    let signature = serde_json::to_value(report.signature)?;
+                    writeln!(
+                        out,
+                        "{}: {} ({}), signature {}",
+                        report.path,
+                        verdict.as_str().unwrap_or("?"),
+                        report.format.unwrap_or("unknown format"),
+                        signature.as_str().unwrap_or("?")
+                    )?;
+                    if let Some(l) = &report.label {
+                        writeln!(out, "  label: {}", l.to_json_unchecked())?;
+                    }
+                    for p in &report.problems {
+                        writeln!(out, "  - {p}")?;
+                    }
+                }
+            }
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    out.flush()?;
+    drop(out);
+    for f in &failures {
+        eprintln!("error: {f}");
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,41 @@
+//! One module per subcommand.
+
+mod inspect;
+mod keygen;
+mod label;
+mod propagate;
+
+use crate::flags::{Cli, Command};
+use std::process::ExitCode;
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Keygen(args) => keygen::run(args),
+        Command::Label(args) => label::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Propagate(args) => propagate::run(args),
+    }
+}
+
+/// Prints the failures after a batch and picks the exit code: 0 when none failed, 1 otherwise.
+fn finish(done: usize, verb: &str, failures: &[String]) -> ExitCode {
+    for f in failures {
+        eprintln!("error: {f}");
+    }
+    eprintln!("{done} {verb}, {} failed", failures.len());
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Whether a file found while walking a directory is one hegui labels.
+fn known_format(path: &std::path::Path) -> bool {
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    hegui_label::Format::sniff(&head[..n], Some(path)).is_some()
+}
