@@ -1,1 +1,167 @@
-fn main() {}
+//! Project automation, in Rust so it runs wherever cargo does (cargo-xtask convention).
+//!
+//! * `cargo xtask ci`: what CI runs (`.ci/run`): installs the third-party tools the interop tests
+//!   call when they are missing, then fmt, clippy, every test, and a build of the fuzz targets.
+//! * `cargo xtask demo`: the main job for a newcomer: label the sample files, inspect them.
+//! * `cargo xtask fuzz TARGET [SECONDS]`: run one fuzz target with cargo-fuzz.
+
+mod tidy;
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Debian packages that provide the tools the interop tests and benchmarks call.
+const TOOLS: &[(&str, &str)] = &[
+    ("exiftool", "libimage-exiftool-perl"),
+    ("ffmpeg", "ffmpeg"),
+    ("ffprobe", "ffmpeg"),
+    ("qpdf", "qpdf"),
+    ("cwebp", "webp"),
+    ("dwebp", "webp"),
+    ("flac", "flac"),
+    ("metaflac", "flac"),
+    ("oggenc", "vorbis-tools"),
+    ("opusenc", "opus-tools"),
+    ("heif-enc", "libheif-examples"),
+    ("heif-info", "libheif-examples"),
+];
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("tools") => install_tools(),
+        Some("demo") => demo(),
+        Some("fuzz") => fuzz(&args[1..]),
+        _ => bail!("usage: cargo xtask ci | tools | demo | fuzz TARGET [SECONDS]"),
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool} >/dev/null 2>&1"))
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Installs the Debian packages for missing tools (only those), as root or through sudo.
+fn install_tools() -> Result<()> {
+    let mut missing: Vec<&str> = TOOLS
+        .iter()
+        .filter(|(tool, _)| !have(tool))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let sudo = if is_root() { None } else { Some("sudo") };
+    let apt = |args: &[&str]| {
+        let mut c = match sudo {
+            Some(s) => {
+                let mut c = Command::new(s);
+                c.arg("apt-get");
+                c
+            }
+            None => Command::new("apt-get"),
+        };
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    run(&mut apt(&["update", "-qq"]))?;
+    let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
+    install.args(&missing);
+    run(&mut install)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn ci() -> Result<()> {
+    install_tools()?;
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // Interop tests must not silently skip in CI: a missing tool fails them.
+    run(cargo()
+        .args(["test", "--workspace"])
+        .env("HEGUI_REQUIRE_TOOLS", "1"))?;
+    // The fuzz targets are built (not run) so they never rot; `cargo xtask fuzz` runs one.
+    run(cargo().args(["build", "--manifest-path", "fuzz/Cargo.toml", "--bins"]))?;
+    Ok(())
+}
+
+fn demo() -> Result<()> {
+    run(cargo().args(["build", "--release", "--bin", "hegui"]))?;
+    let hegui = Path::new("target/release/hegui");
+    let out = Path::new("target/demo");
+    if out.exists() {
+        std::fs::remove_dir_all(out)?;
+    }
+    std::fs::create_dir_all(out)?;
+    let samples = Path::new("crates/hegui-label/test_data");
+    run(Command::new(hegui).args(["keygen", "--out"]).arg(out.join("keys")))?;
+    run(Command::new(hegui)
+        .args(["label", "--producer", "001191440300708461136T1XGW3", "--key"])
+        .arg(out.join("keys/hegui-sm2.key"))
+        .arg("-o")
+        .arg(out.join("labelled"))
+        .arg(samples))?;
+    run(Command::new(hegui)
+        .args(["propagate", "--propagator", "001191110102MACQD9K64028705", "-o"])
+        .arg(out.join("published"))
+        .arg(out.join("labelled")))?;
+    run(Command::new(hegui)
+        .args(["inspect", "--pubkey"])
+        .arg(out.join("keys/hegui-sm2.pub"))
+        .arg(out.join("published")))?;
+    Ok(())
+}
+
+fn fuzz(args: &[String]) -> Result<()> {
+    let target = args.first().context("usage: cargo xtask fuzz TARGET [SECONDS]")?;
+    let secs = args.get(1).map(String::as_str).unwrap_or("60");
+    if !have("cargo-fuzz") {
+        run(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    run(cargo()
+        .current_dir("fuzz")
+        .args(["fuzz", "run", target, "--", &format!("-max_total_time={secs}")]))
+}

@@ -326,6 +326,20 @@ pub(crate) fn content_digest(
     }
 }
 
+/// Scans an in-memory file: the entry point of the fuzz targets and of callers that already hold
+/// the bytes.
+pub fn scan_bytes(format: Format, data: &[u8]) -> Result<Scan, FormatError> {
+    scan(format, &mut std::io::Cursor::new(data))
+}
+
+/// Labels an in-memory file (see [`Format`] for placements); `label_json` must be a valid bare
+/// label. Used by the fuzz round-trip targets.
+pub fn write_bytes(format: Format, data: &[u8], label_json: &str) -> Result<Vec<u8>, FormatError> {
+    let mut out = std::io::Cursor::new(Vec::with_capacity(data.len() + 1024));
+    write(format, &mut std::io::Cursor::new(data), &mut out, label_json)?;
+    Ok(out.into_inner())
+}
+
 /// Byte helpers shared by the format modules.
 pub(crate) mod io {
     use super::{FormatError, MAX_SITE_BYTES, ReadSeek};
