@@ -340,6 +340,13 @@ pub fn write_bytes(format: Format, data: &[u8], label_json: &str) -> Result<Vec<
     Ok(out.into_inner())
 }
 
+/// The content selection of an in-memory file (what the signature's content hash covers).
+pub fn content_bytes(format: Format, data: &[u8]) -> Result<Vec<u8>, FormatError> {
+    let mut out = Vec::new();
+    content_digest(format, &mut std::io::Cursor::new(data), &mut out)?;
+    Ok(out)
+}
+
 /// Byte helpers shared by the format modules.
 pub(crate) mod io {
     use super::{FormatError, MAX_SITE_BYTES, ReadSeek};
