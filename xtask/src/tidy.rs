@@ -4,6 +4,7 @@
 //! * Dependency direction: library crates know no HTTP, async runtime or database.
 //! * Every Rust source file starts with a `//!` module doc.
 //! * No `dbg!`, `todo!` or `unimplemented!` in shipped code.
+//! * Every crate in the dependency graph has a permissive licence (no GPL, e.g. zhconv).
 
 #[cfg(test)]
 mod tests {
@@ -114,5 +115,72 @@ mod tests {
             }
         }
         assert!(bad.is_empty(), "{bad:?}");
+    }
+
+    /// Licences a dependency may carry (alone, or as one side of an OR).
+    const PERMISSIVE: &[&str] = &[
+        "MIT",
+        "MIT-0",
+        "Apache-2.0",
+        "Apache-2.0 WITH LLVM-exception",
+        "BSD-2-Clause",
+        "BSD-3-Clause",
+        "ISC",
+        "Zlib",
+        "0BSD",
+        "CC0-1.0",
+        "Unlicense",
+        "BSL-1.0",
+        "Unicode-3.0",
+        "Unicode-DFS-2016",
+        "OFL-1.1",
+    ];
+
+    /// True when some alternative of the SPDX expression consists only of permissive licences.
+    fn permissive(expr: &str) -> bool {
+        let expr = expr.replace(['(', ')'], "");
+        expr.split(" OR ").flat_map(|alt| alt.split('/')).any(|alt| {
+            alt.split(" AND ")
+                .all(|part| PERMISSIVE.contains(&part.trim()))
+        })
+    }
+
+    #[test]
+    fn tidy_every_dependency_is_permissively_licensed() {
+        let mut bad = Vec::new();
+        for manifest in ["Cargo.toml", "fuzz/Cargo.toml"] {
+            let out = std::process::Command::new(env!("CARGO"))
+                .args(["metadata", "--format-version", "1", "--manifest-path", manifest])
+                .current_dir(root())
+                .output()
+                .expect("cargo metadata runs");
+            if !out.status.success() {
+                continue;
+            }
+            let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+            for p in meta["packages"].as_array().expect("packages") {
+                let name = p["name"].as_str().unwrap_or("?");
+                if p["source"].is_null() {
+                    continue; // our own crates
+                }
+                match p["license"].as_str() {
+                    Some(l) if permissive(l) => {}
+                    other => bad.push(format!("{name}: {other:?}")),
+                }
+            }
+        }
+        bad.sort();
+        bad.dedup();
+        assert!(bad.is_empty(), "non-permissive or unknown licences: {bad:?}");
+    }
+
+    #[test]
+    fn tidy_licence_expressions() {
+        assert!(permissive("MIT OR Apache-2.0"));
+        assert!(permissive("MIT/Apache-2.0"));
+        assert!(permissive("Apache-2.0 AND ISC"));
+        assert!(!permissive("GPL-2.0-or-later"));
+        assert!(!permissive("MPL-2.0"));
+        assert!(!permissive("AGPL-3.0 AND MIT"));
     }
 }
