@@ -81,11 +81,25 @@ pub fn merge_label(existing: Option<&str>, label_json: &str) -> Result<String, X
     let Some(existing) = existing.filter(|p| !p.trim().is_empty()) else {
         return Ok(fresh_packet(label_json));
     };
+    rewrite(existing, Some(label_json))
+}
+
+/// Returns `packet` without any AIGC property, everything else kept. For a secondary XMP packet
+/// of a file whose canonical site now holds the label (so that one site remains, §6.1 c); never
+/// exposed as a way to unlabel a file.
+pub(crate) fn remove_labels(packet: &str) -> Result<String, XmpError> {
+    rewrite(packet, None)
+}
+
+/// Streams `existing`, dropping AIGC properties and, with `label_json`, adding one.
+fn rewrite(existing: &str, label_json: Option<&str>) -> Result<String, XmpError> {
     let mut reader = NsReader::from_str(existing);
     let mut writer = Writer::new(Vec::with_capacity(existing.len() + 512));
     // Depth of a dropped AIGC element we are skipping (0 = not skipping).
     let mut skip_depth = 0usize;
-    let mut inserted = false;
+    // Without a label to add, there is nothing to insert.
+    let mut inserted = label_json.is_none();
+    let label_json = label_json.unwrap_or_default();
     let mut saw_rdf = false;
     let mut saw_packet_end = false;
     loop {
@@ -125,6 +139,17 @@ pub fn merge_label(existing: Option<&str>, label_json: &str) -> Result<String, X
                 saw_rdf = true;
                 write_event(&mut writer, event)?;
             }
+            Event::Empty(ref e) if ns == RDF_NS && e.local_name().as_ref() == "RDF" => {
+                // `<rdf:RDF/>` is valid RDF/XML: open it, add the label, close it.
+                saw_rdf = true;
+                let end = e.to_end().into_owned();
+                write_event(&mut writer, Event::Start(e.clone()))?;
+                if !inserted {
+                    write_raw(&mut writer, &description(label_json))?;
+                    inserted = true;
+                }
+                write_event(&mut writer, Event::End(end))?;
+            }
             Event::End(ref e) if ns == RDF_NS && e.local_name().as_ref() == "RDF" => {
                 if !inserted {
                     write_raw(&mut writer, &description(label_json))?;
@@ -143,8 +168,12 @@ pub fn merge_label(existing: Option<&str>, label_json: &str) -> Result<String, X
     if !saw_rdf || !inserted {
         return Err(XmpError::NoRdf);
     }
-    let body = String::from_utf8(writer.into_inner())
-        .map_err(|e| XmpError::Malformed(e.to_string()))?;
+    if label_json.is_empty() {
+        return String::from_utf8(writer.into_inner())
+            .map_err(|e| XmpError::Malformed(e.to_string()));
+    }
+    let body =
+        String::from_utf8(writer.into_inner()).map_err(|e| XmpError::Malformed(e.to_string()))?;
     if saw_packet_end {
         Ok(body)
     } else {
@@ -379,6 +408,23 @@ mod tests {
         let found = find_labels(&merged);
         assert_eq!(found.len(), 1);
         assert!(found[0].conforming_namespace);
+    }
+
+    #[test]
+    fn ds16_xmp_empty_rdf_element_gets_the_label() {
+        let p = format!(
+            r#"<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="{RDF_NS}"/></x:xmpmeta>"#
+        );
+        let merged = merge_label(Some(&p), SAMPLE_LABEL).unwrap();
+        assert_eq!(find_labels(&merged).len(), 1, "{merged}");
+    }
+
+    #[test]
+    fn ds16_xmp_remove_labels_keeps_the_rest() {
+        let merged = merge_label(Some(EXISTING), SAMPLE_LABEL).unwrap();
+        let removed = remove_labels(&merged).unwrap();
+        assert!(find_labels(&removed).is_empty());
+        assert!(removed.contains("A &amp; B"));
     }
 
     #[test]
