@@ -47,11 +47,6 @@ pub struct XmpLabel {
     pub conforming_namespace: bool,
 }
 
-/// True when an element or attribute name denotes an AIGC label property.
-fn is_aigc_property(ns: &str, local: &str) -> bool {
-    local == "AIGC" && (ns == TC260_NS || WRONG_NAMESPACES.contains(&ns))
-}
-
 /// A fresh packet holding only the label, with the standard wrapper and padding room.
 fn fresh_packet(label_json: &str) -> String {
     format!(
@@ -120,10 +115,13 @@ fn rewrite(existing: &str, label_json: Option<&str>) -> Result<String, XmpError>
             continue;
         }
         match event {
-            Event::Start(ref e) if is_aigc_property(&ns, e.local_name().as_ref()) => {
+            Event::Start(ref e)
+                if looks_like_aigc(&ns, e.name().as_ref(), e.local_name().as_ref()) =>
+            {
                 skip_depth = 1;
             }
-            Event::Empty(ref e) if is_aigc_property(&ns, e.local_name().as_ref()) => {}
+            Event::Empty(ref e)
+                if looks_like_aigc(&ns, e.name().as_ref(), e.local_name().as_ref()) => {}
             Event::Start(ref e) | Event::Empty(ref e)
                 if ns == RDF_NS && e.local_name().as_ref() == "Description" =>
             {
@@ -200,7 +198,7 @@ fn drop_aigc_attributes(
             ResolveResult::Bound(n) => n.as_ref().to_string(),
             _ => String::new(),
         };
-        if is_aigc_property(&ns, local.as_ref()) {
+        if looks_like_aigc(&ns, attr.key.as_ref(), local.as_ref()) {
             continue;
         }
         out.push_attribute(attr);
@@ -303,6 +301,9 @@ fn push_reference(text: &mut String, name: &str) {
     }
 }
 
+/// True when an element or attribute denotes an AIGC label property: the standard namespace, a
+/// known wrong one, or a prefix like `TC260:`/`C260:` bound elsewhere. Finding and merging use
+/// this one predicate, so whatever is reported as a label is also what a write replaces.
 fn looks_like_aigc(ns: &str, qname: &str, local: &str) -> bool {
     if local != "AIGC" {
         return false;

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod fixtures;
+mod mutations;
 mod propagate;
 mod roundtrip;
 mod signatures;
