@@ -168,10 +168,12 @@ fn rewrite(existing: &str, label_json: Option<&str>) -> Result<String, XmpError>
     }
     if label_json.is_empty() {
         return String::from_utf8(writer.into_inner())
+            .map(drop_emptied_descriptions)
             .map_err(|e| XmpError::Malformed(e.to_string()));
     }
-    let body =
-        String::from_utf8(writer.into_inner()).map_err(|e| XmpError::Malformed(e.to_string()))?;
+    let body = drop_emptied_descriptions(
+        String::from_utf8(writer.into_inner()).map_err(|e| XmpError::Malformed(e.to_string()))?,
+    );
     if saw_packet_end {
         Ok(body)
     } else {
@@ -182,6 +184,16 @@ fn rewrite(existing: &str, label_json: Option<&str>) -> Result<String, XmpError>
             body.trim()
         ))
     }
+}
+
+/// Removes the `rdf:Description` that an earlier hegui write added once its only property has been
+/// taken out, so relabelling does not grow the packet by an empty element each time.
+fn drop_emptied_descriptions(packet: String) -> String {
+    let open = format!("<rdf:Description rdf:about=\"\" xmlns:TC260=\"{TC260_NS}\">");
+    let empty = format!("<rdf:Description rdf:about=\"\" xmlns:TC260=\"{TC260_NS}\"/>");
+    packet
+        .replace(&format!("{open}</rdf:Description>"), "")
+        .replace(&empty, "")
 }
 
 /// A copy of `start` without attribute-form AIGC properties.
@@ -378,6 +390,7 @@ mod tests {
         let once = merge_label(Some(EXISTING), SAMPLE_LABEL).unwrap();
         let other = SAMPLE_LABEL.replace("87f202bb", "00000000");
         let twice = merge_label(Some(&once), &other).unwrap();
+        assert_eq!(twice.len(), once.len(), "relabelling does not grow the packet");
         let found = find_labels(&twice);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].value, other);
