@@ -137,15 +137,27 @@ fn demo() -> Result<()> {
     }
     std::fs::create_dir_all(out)?;
     let samples = Path::new("crates/hegui-label/test_data");
-    run(Command::new(hegui).args(["keygen", "--out"]).arg(out.join("keys")))?;
     run(Command::new(hegui)
-        .args(["label", "--producer", "001191440300708461136T1XGW3", "--key"])
+        .args(["keygen", "--out"])
+        .arg(out.join("keys")))?;
+    run(Command::new(hegui)
+        .args([
+            "label",
+            "--producer",
+            "001191440300708461136T1XGW3",
+            "--key",
+        ])
         .arg(out.join("keys/hegui-sm2.key"))
         .arg("-o")
         .arg(out.join("labelled"))
         .arg(samples))?;
     run(Command::new(hegui)
-        .args(["propagate", "--propagator", "001191110102MACQD9K64028705", "-o"])
+        .args([
+            "propagate",
+            "--propagator",
+            "001191110102MACQD9K64028705",
+            "-o",
+        ])
         .arg(out.join("published"))
         .arg(out.join("labelled")))?;
     run(Command::new(hegui)
@@ -156,12 +168,18 @@ fn demo() -> Result<()> {
 }
 
 fn fuzz(args: &[String]) -> Result<()> {
-    let target = args.first().context("usage: cargo xtask fuzz TARGET [SECONDS]")?;
+    let target = args
+        .first()
+        .context("usage: cargo xtask fuzz TARGET [SECONDS]")?;
     let secs = args.get(1).map(String::as_str).unwrap_or("60");
     if !have("cargo-fuzz") {
         run(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
     }
-    run(cargo()
-        .current_dir("fuzz")
-        .args(["fuzz", "run", target, "--", &format!("-max_total_time={secs}")]))
+    run(cargo().current_dir("fuzz").args([
+        "fuzz",
+        "run",
+        target,
+        "--",
+        &format!("-max_total_time={secs}"),
+    ]))
 }

@@ -34,7 +34,13 @@ mod tests {
     /// Crates that must stay free of HTTP, async runtimes and databases (style.md §9.2).
     const LIBRARIES: &[&str] = &["hegui-core", "hegui-label"];
     const FORBIDDEN_IN_LIBRARIES: &[&str] = &[
-        "tokio", "axum", "hyper", "tower", "reqwest", "sqlx", "async-trait",
+        "tokio",
+        "axum",
+        "hyper",
+        "tower",
+        "reqwest",
+        "sqlx",
+        "async-trait",
     ];
 
     #[test]
@@ -44,7 +50,8 @@ mod tests {
             .current_dir(root())
             .output()
             .expect("cargo metadata runs");
-        let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
+        let meta: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("metadata is JSON");
         let packages = meta["packages"].as_array().expect("packages");
         let resolve = meta["resolve"]["nodes"].as_array().expect("resolve graph");
         let name_of = |id: &str| {
@@ -73,11 +80,13 @@ mod tests {
                 );
                 if let Some(node) = resolve.iter().find(|n| n["id"] == id.as_str()) {
                     for dep in node["deps"].as_array().into_iter().flatten() {
-                        let normal = dep["dep_kinds"].as_array().into_iter().flatten().any(|k| k["kind"].is_null());
-                        if normal {
-                            if let Some(d) = dep["pkg"].as_str() {
-                                stack.push(d.to_string());
-                            }
+                        let normal = dep["dep_kinds"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|k| k["kind"].is_null());
+                        if let Some(d) = dep["pkg"].as_str().filter(|_| normal) {
+                            stack.push(d.to_string());
                         }
                     }
                 }
@@ -98,7 +107,10 @@ mod tests {
                 !text.trim_start().starts_with("//!")
             })
             .collect();
-        assert!(missing.is_empty(), "files without a //! module doc: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "files without a //! module doc: {missing:?}"
+        );
     }
 
     #[test]
@@ -139,10 +151,12 @@ mod tests {
     /// True when some alternative of the SPDX expression consists only of permissive licences.
     fn permissive(expr: &str) -> bool {
         let expr = expr.replace(['(', ')'], "");
-        expr.split(" OR ").flat_map(|alt| alt.split('/')).any(|alt| {
-            alt.split(" AND ")
-                .all(|part| PERMISSIVE.contains(&part.trim()))
-        })
+        expr.split(" OR ")
+            .flat_map(|alt| alt.split('/'))
+            .any(|alt| {
+                alt.split(" AND ")
+                    .all(|part| PERMISSIVE.contains(&part.trim()))
+            })
     }
 
     #[test]
@@ -150,7 +164,13 @@ mod tests {
         let mut bad = Vec::new();
         for manifest in ["Cargo.toml", "fuzz/Cargo.toml"] {
             let out = std::process::Command::new(env!("CARGO"))
-                .args(["metadata", "--format-version", "1", "--manifest-path", manifest])
+                .args([
+                    "metadata",
+                    "--format-version",
+                    "1",
+                    "--manifest-path",
+                    manifest,
+                ])
                 .current_dir(root())
                 .output()
                 .expect("cargo metadata runs");
@@ -171,7 +191,10 @@ mod tests {
         }
         bad.sort();
         bad.dedup();
-        assert!(bad.is_empty(), "non-permissive or unknown licences: {bad:?}");
+        assert!(
+            bad.is_empty(),
+            "non-permissive or unknown licences: {bad:?}"
+        );
     }
 
     #[test]

@@ -31,7 +31,9 @@ pub fn expand(paths: &[PathBuf], keep: impl Fn(&Path) -> bool) -> Result<Vec<(Pa
                 entries.sort_by_key(|e| e.file_name());
                 for entry in entries {
                     let path = entry.path();
-                    let ft = entry.file_type().with_context(|| format!("{}", path.display()))?;
+                    let ft = entry
+                        .file_type()
+                        .with_context(|| format!("{}", path.display()))?;
                     if ft.is_dir() {
                         stack.push(path);
                     } else if ft.is_file() && keep(&path) {

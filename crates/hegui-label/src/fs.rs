@@ -30,10 +30,8 @@ pub fn write_atomic<E>(
     fill(&mut out)?;
     out.flush().map_err(&on_io)?;
     let file = out.into_inner().map_err(|e| on_io(e.into_error()))?;
-    if let Some(src) = permissions_from {
-        if let Ok(meta) = std::fs::metadata(src) {
-            file.set_permissions(meta.permissions()).map_err(&on_io)?;
-        }
+    if let Some(meta) = permissions_from.and_then(|src| std::fs::metadata(src).ok()) {
+        file.set_permissions(meta.permissions()).map_err(&on_io)?;
     }
     file.sync_all().map_err(&on_io)?;
     drop(file);
@@ -54,10 +52,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("a.bin");
         std::fs::write(&target, b"original").unwrap();
-        let r: Result<(), std::io::Error> = write_atomic(&target, None, |e| e, |w| {
-            w.write_all(b"partial")?;
-            Err(std::io::Error::other("boom"))
-        });
+        let r: Result<(), std::io::Error> = write_atomic(
+            &target,
+            None,
+            |e| e,
+            |w| {
+                w.write_all(b"partial")?;
+                Err(std::io::Error::other("boom"))
+            },
+        );
         assert!(r.is_err());
         assert_eq!(std::fs::read(&target).unwrap(), b"original");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);

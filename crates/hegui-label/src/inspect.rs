@@ -93,13 +93,17 @@ pub fn inspect_file(path: &Path, opts: &InspectOptions) -> Result<Inspection, Er
         problems: Vec::new(),
     };
     let Some(format) = opened.format else {
-        report.problems.push("not a file format hegui can read".into());
+        report
+            .problems
+            .push("not a file format hegui can read".into());
         return Ok(report);
     };
     let scan = match format::scan(format, &mut opened.reader) {
         Ok(s) => s,
         Err(e) => {
-            report.problems.push(format!("could not parse the file: {e}"));
+            report
+                .problems
+                .push(format!("could not parse the file: {e}"));
             return Ok(report);
         }
     };
@@ -124,7 +128,11 @@ pub fn inspect_file(path: &Path, opts: &InspectOptions) -> Result<Inspection, Er
         errors.push(format!(
             "{} label sites ({}); GB 45438 §6.1 c) allows exactly one",
             found.len(),
-            found.iter().map(|f| f.location.as_str()).collect::<Vec<_>>().join(", ")
+            found
+                .iter()
+                .map(|f| f.location.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     for f in &found {
@@ -157,7 +165,8 @@ pub fn inspect_file(path: &Path, opts: &InspectOptions) -> Result<Inspection, Er
             errors.extend(label.problems().iter().map(ToString::to_string));
             warnings.extend(parsed.warnings.iter().cloned());
             warnings.extend(label.warnings());
-            let (status, sig_problems) = check_signatures(path, format, &mut opened.reader, label, opts);
+            let (status, sig_problems) =
+                check_signatures(path, format, &mut opened.reader, label, opts);
             report.signature = status;
             report.problems.extend(sig_problems.clone());
             report.label = Some(label.clone());
@@ -187,7 +196,11 @@ fn check_signatures(
 ) -> (SignatureStatus, Vec<String>) {
     let fields = [
         ("ReservedCode1", &label.reserved_code1, label.producer_tbs()),
-        ("ReservedCode2", &label.reserved_code2, label.propagator_tbs()),
+        (
+            "ReservedCode2",
+            &label.reserved_code2,
+            label.propagator_tbs(),
+        ),
     ];
     if fields.iter().all(|(_, v, _)| v.is_empty()) {
         let problems = if opts.pinned.is_some() {
@@ -200,12 +213,16 @@ fn check_signatures(
     // The content hash costs a full read, so it is computed once and only when needed.
     let content = match ops::content_hash(path, format, src) {
         Ok(h) => Some(h),
-        Err(e) => return (SignatureStatus::Unchecked, vec![format!("content hash failed: {e}")]),
+        Err(e) => {
+            return (
+                SignatureStatus::Unchecked,
+                vec![format!("content hash failed: {e}")],
+            );
+        }
     };
     let mut problems = Vec::new();
     let mut any_valid = false;
     let mut any_invalid = false;
-    let mut any_unchecked = false;
     for (name, value, tbs) in fields {
         if value.is_empty() {
             continue;
@@ -231,16 +248,14 @@ fn check_signatures(
                 problems.insert(0, format!("{name}: {why}"));
             }
             SignatureCheck::Unchecked(why) => {
-                any_unchecked = true;
                 problems.push(format!("warning: {name} not checked: {why}"));
             }
         }
     }
     let status = if any_invalid {
         SignatureStatus::Invalid
-    } else if any_valid && !any_unchecked {
-        SignatureStatus::Valid
     } else if any_valid {
+        // An opaque value beside a valid signature is reported as a warning, not a failure.
         SignatureStatus::Valid
     } else {
         SignatureStatus::Unchecked

@@ -97,7 +97,9 @@ pub enum LabelError {
     #[error("Label must be \"1\", \"2\" or \"3\", got {0:?}")]
     LabelValue(String),
     /// A value has a character outside Annex E j).
-    #[error("{field} contains {ch:?} at character {at}, outside GB 45438 Annex E j) (printable ASCII without space, '\\' and unescaped '\"'){hint}")]
+    #[error(
+        "{field} contains {ch:?} at character {at}, outside GB 45438 Annex E j) (printable ASCII without space, '\\' and unescaped '\"'){hint}"
+    )]
     Charset {
         /// The field.
         field: &'static str,
@@ -205,10 +207,8 @@ impl ImplicitLabel {
             ("ContentProducer", &self.content_producer),
             ("ContentPropagator", &self.content_propagator),
         ] {
-            if looks_like_code(value) {
-                if let Err(source) = ProviderCode::parse(value) {
-                    out.push(LabelError::ProviderCode { field, source });
-                }
+            if let Some(Err(source)) = looks_like_code(value).then(|| ProviderCode::parse(value)) {
+                out.push(LabelError::ProviderCode { field, source });
             }
         }
         out
@@ -276,14 +276,12 @@ impl ImplicitLabel {
     }
 
     fn members(&self, n: usize) -> String {
-        let bare = ImplicitLabel {
-            ..self.clone()
-        }
-        .fields()
-        .iter()
-        .take(n)
-        .map(|(k, v)| format!("\"{k}\":{}", serde_json::Value::String((*v).to_string())))
-        .collect::<Vec<_>>();
+        let bare = ImplicitLabel { ..self.clone() }
+            .fields()
+            .iter()
+            .take(n)
+            .map(|(k, v)| format!("\"{k}\":{}", serde_json::Value::String((*v).to_string())))
+            .collect::<Vec<_>>();
         bare.join(",")
     }
 
@@ -402,7 +400,9 @@ impl<'de> serde::Deserialize<'de> for JsonNode {
                 while seq.next_element::<de::IgnoredAny>()?.is_some() {
                     n += 1;
                 }
-                Ok(JsonNode::Scalar(serde_json::Value::String(format!("[array of {n}]"))))
+                Ok(JsonNode::Scalar(serde_json::Value::String(format!(
+                    "[array of {n}]"
+                ))))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<JsonNode, E> {
                 Ok(JsonNode::Scalar(serde_json::Value::String(v.to_string())))
@@ -455,7 +455,8 @@ mod tests {
 
     #[test]
     fn ds16_a1_number_label_is_read_with_warning() {
-        let p = ImplicitLabel::parse(&SAMPLE_LABEL.replace("\"Label\":\"1\"", "\"Label\":1")).unwrap();
+        let p =
+            ImplicitLabel::parse(&SAMPLE_LABEL.replace("\"Label\":\"1\"", "\"Label\":1")).unwrap();
         assert_eq!(p.label.label, "1");
         assert!(p.warnings.iter().any(|w| w.contains("not a string")));
     }
@@ -473,7 +474,14 @@ mod tests {
         };
         let problems = minimax.problems();
         assert!(problems.contains(&LabelError::LabelValue("AIGC".into())));
-        assert!(problems.iter().any(|p| matches!(p, LabelError::Charset { field: "ContentProducer", ch: ' ', .. })));
+        assert!(problems.iter().any(|p| matches!(
+            p,
+            LabelError::Charset {
+                field: "ContentProducer",
+                ch: ' ',
+                ..
+            }
+        )));
         assert!(minimax.warnings().iter().any(|w| w.contains("name, not")));
     }
 
@@ -481,9 +489,15 @@ mod tests {
     fn ds16_a3_charset() {
         let mut l = producer_label();
         l.produce_id = "has space".into();
-        assert!(matches!(l.validate(), Err(LabelError::Charset { ch: ' ', .. })));
+        assert!(matches!(
+            l.validate(),
+            Err(LabelError::Charset { ch: ' ', .. })
+        ));
         l.produce_id = "back\\slash".into();
-        assert!(matches!(l.validate(), Err(LabelError::Charset { ch: '\\', .. })));
+        assert!(matches!(
+            l.validate(),
+            Err(LabelError::Charset { ch: '\\', .. })
+        ));
         l.produce_id = "ctl\u{1}".into();
         assert!(l.validate().is_err());
         let mut l = producer_label();
@@ -506,7 +520,9 @@ mod tests {
         assert!(!bare.wrapped && wrapped.wrapped);
         assert!(bare.warnings.is_empty(), "{:?}", bare.warnings);
         let dup = SAMPLE_LABEL.replace("\"ProduceID\"", "\"Label\":\"1\",\"ProduceID\"");
-        assert!(matches!(ImplicitLabel::parse(&dup), Err(LabelError::Malformed(m)) if m.contains("duplicate")));
+        assert!(
+            matches!(ImplicitLabel::parse(&dup), Err(LabelError::Malformed(m)) if m.contains("duplicate"))
+        );
     }
 
     #[test]
@@ -518,7 +534,10 @@ mod tests {
 
     #[test]
     fn ds16_a8_classes() {
-        assert_eq!(AigcClass::from_label_value("1").map(AigcClass::prompt), Some("属于"));
+        assert_eq!(
+            AigcClass::from_label_value("1").map(AigcClass::prompt),
+            Some("属于")
+        );
         assert_eq!(AigcClass::Possibly.prompt(), "可能为");
         assert_eq!(AigcClass::Suspected.label_value(), "3");
     }
@@ -530,7 +549,10 @@ mod tests {
             l.producer_tbs(),
             r#""Label":"1","ContentProducer":"001191440300708461136T1XGW3","ProduceID":"16b7bc9fc94e20a3_87f202bb""#
         );
-        assert!(l.propagator_tbs().ends_with(r#""PropagateID":"7642551196644884771""#));
+        assert!(
+            l.propagator_tbs()
+                .ends_with(r#""PropagateID":"7642551196644884771""#)
+        );
     }
 
     #[test]

@@ -58,7 +58,9 @@ pub enum Error {
         source: ProviderCodeError,
     },
     /// The provider code's service digit does not match the role.
-    #[error("{role} code {code} has service digit for {actual}; a {role} code ends its USCC with service digit {expected}")]
+    #[error(
+        "{role} code {code} has service digit for {actual}; a {role} code ends its USCC with service digit {expected}"
+    )]
     ServiceDigit {
         /// producer or propagator.
         role: &'static str,
@@ -413,7 +415,9 @@ fn pick_existing(path: &Path, found: &[FoundLabel]) -> Result<Option<ImplicitLab
         };
         match &chosen {
             None => chosen = Some(l.clone()),
-            Some(c) if c.producer_tbs() == l.producer_tbs() && c.reserved_code1 == l.reserved_code1 => {}
+            Some(c)
+                if c.producer_tbs() == l.producer_tbs() && c.reserved_code1 == l.reserved_code1 => {
+            }
             Some(_) => {
                 return Err(Error::ExistingLabel {
                     path: path.to_path_buf(),
@@ -422,13 +426,15 @@ fn pick_existing(path: &Path, found: &[FoundLabel]) -> Result<Option<ImplicitLab
             }
         }
     }
-    if let Some(l) = &chosen {
-        if let Some(problem) = l.problems().into_iter().find(|p| !matches!(p, LabelError::NoProvider)) {
-            return Err(Error::ExistingLabel {
-                path: path.to_path_buf(),
-                reason: format!("{problem}; the producer's members cannot be carried unchanged"),
-            });
-        }
+    if let Some(problem) = chosen.as_ref().and_then(|l| {
+        l.problems()
+            .into_iter()
+            .find(|p| !matches!(p, LabelError::NoProvider))
+    }) {
+        return Err(Error::ExistingLabel {
+            path: path.to_path_buf(),
+            reason: format!("{problem}; the producer's members cannot be carried unchanged"),
+        });
     }
     Ok(chosen)
 }
@@ -439,7 +445,8 @@ mod tests {
 
     #[test]
     fn ds16_a6_content_ids_are_unique() {
-        let ids: std::collections::HashSet<String> = (0..10_000).map(|_| new_content_id()).collect();
+        let ids: std::collections::HashSet<String> =
+            (0..10_000).map(|_| new_content_id()).collect();
         assert_eq!(ids.len(), 10_000);
         let l = ImplicitLabel {
             label: "1".into(),
@@ -453,10 +460,21 @@ mod tests {
     #[test]
     fn codes_must_match_roles() {
         assert!(matches!(
-            check_code("001191110102MACQD9K64028705", "producer", ServiceType::Generation),
+            check_code(
+                "001191110102MACQD9K64028705",
+                "producer",
+                ServiceType::Generation
+            ),
             Err(Error::ServiceDigit { .. })
         ));
-        assert!(check_code("001191110102MACQD9K64028705", "propagator", ServiceType::Propagation).is_ok());
+        assert!(
+            check_code(
+                "001191110102MACQD9K64028705",
+                "propagator",
+                ServiceType::Propagation
+            )
+            .is_ok()
+        );
         assert!(matches!(
             check_code("Minimax Agent AI", "producer", ServiceType::Generation),
             Err(Error::ProviderCode { .. })

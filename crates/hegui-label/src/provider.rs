@@ -11,7 +11,9 @@ use std::fmt;
 /// The USCC alphabet of GB 32100-2015: digits and capitals without I, O, S, V, Z.
 const USCC_ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
 /// GB 32100-2015 weights for the first 17 characters.
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 
 /// What a provider code is for: the service-type digit (position 23).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +29,9 @@ pub enum ServiceType {
 #[non_exhaustive]
 pub enum ProviderCodeError {
     /// The code is not 27 characters long (a name instead of a code, typically).
-    #[error("provider code must be 27 characters, got {0} (a name, not a code? use the TC260-PG-20252A code)")]
+    #[error(
+        "provider code must be 27 characters, got {0} (a name, not a code? use the TC260-PG-20252A code)"
+    )]
     Length(usize),
     /// A character outside ASCII digits and capitals.
     #[error("provider code contains {0:?}; only 0-9 and A-Z are allowed")]

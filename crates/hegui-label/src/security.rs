@@ -16,7 +16,9 @@
 use sm2::dsa::signature::{Signer, Verifier};
 use sm2::dsa::{Signature, SigningKey, VerifyingKey};
 use sm2::elliptic_curve::Generate;
-use sm2::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use sm2::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
 use sm3::{Digest, Sm3};
 
 /// The SM2 distinguishing identifier (user ID) the guide uses by default.
@@ -105,8 +107,8 @@ impl LabelSigner {
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
         let secret = sm2::SecretKey::from_pkcs8_pem(pem.trim())
             .map_err(|e| KeyError::PrivateKey(e.to_string()))?;
-        let key =
-            SigningKey::new(SM2_USER_ID, &secret).map_err(|e| KeyError::PrivateKey(e.to_string()))?;
+        let key = SigningKey::new(SM2_USER_ID, &secret)
+            .map_err(|e| KeyError::PrivateKey(e.to_string()))?;
         let public = LabelVerifier::from_key(secret.public_key())?;
         Ok(Self { key, public })
     }
@@ -178,13 +180,14 @@ impl LabelVerifier {
     /// Loads an uncompressed SEC1 public key given as hex (the `KeyValue` of `SecurityData`).
     pub fn from_hex(hex_key: &str) -> Result<Self, KeyError> {
         let bytes = hex::decode(hex_key).map_err(|e| KeyError::PublicKey(e.to_string()))?;
-        let key =
-            sm2::PublicKey::from_sec1_bytes(&bytes).map_err(|e| KeyError::PublicKey(e.to_string()))?;
+        let key = sm2::PublicKey::from_sec1_bytes(&bytes)
+            .map_err(|e| KeyError::PublicKey(e.to_string()))?;
         Self::from_key(key)
     }
 
     fn from_key(key: sm2::PublicKey) -> Result<Self, KeyError> {
-        let vk = VerifyingKey::new(SM2_USER_ID, key).map_err(|e| KeyError::PublicKey(e.to_string()))?;
+        let vk =
+            VerifyingKey::new(SM2_USER_ID, key).map_err(|e| KeyError::PublicKey(e.to_string()))?;
         let sec1 = vk.to_sec1_bytes();
         // A short fingerprint: the first 8 bytes of SM3 over the SEC1 encoding.
         let key_id = hex::encode(&Sm3::digest(&sec1)[..8]);
@@ -278,7 +281,11 @@ impl SecurityData {
     pub fn parse(text: &str) -> Option<Self> {
         let v: serde_json::Value = serde_json::from_str(text).ok()?;
         let sd = v.get("SecurityData")?;
-        let role = sd.get("Role").and_then(|r| r.as_str()).unwrap_or("").to_string();
+        let role = sd
+            .get("Role")
+            .and_then(|r| r.as_str())
+            .unwrap_or("")
+            .to_string();
         let mut out = SecurityData {
             role,
             key_id: String::new(),
@@ -311,7 +318,11 @@ impl SecurityData {
                 _ => {}
             }
         }
-        if let Some(b) = sd.get("Bindings").and_then(|b| b.as_array()).and_then(|b| b.first()) {
+        if let Some(b) = sd
+            .get("Bindings")
+            .and_then(|b| b.as_array())
+            .and_then(|b| b.first())
+        {
             let sel = b.get("Sel").and_then(|x| x.as_str());
             let hash = b.get("Hash").and_then(|x| x.as_str());
             if let (Some(sel), Some(hash)) = (sel, hash) {
@@ -377,15 +388,17 @@ pub fn verify(
     match (&sd.binding, sd.sig_bound.as_deref()) {
         (Some(binding), Some(sig_bound)) => {
             if !key.verify_hex(bound_tbs(members, binding).as_bytes(), sig_bound) {
-                return SignatureCheck::Invalid("signature over the content binding does not verify".into());
+                return SignatureCheck::Invalid(
+                    "signature over the content binding does not verify".into(),
+                );
             }
-            if let Some(actual) = content {
-                if actual.selection != binding.selection || actual.hex != binding.hex {
-                    return SignatureCheck::Invalid(format!(
-                        "content changed: {} hash is {} but {} was signed",
-                        actual.selection, actual.hex, binding.hex
-                    ));
-                }
+            if let Some(actual) = content
+                && (actual.selection != binding.selection || actual.hex != binding.hex)
+            {
+                return SignatureCheck::Invalid(format!(
+                    "content changed: {} hash is {} but {} was signed",
+                    actual.selection, actual.hex, binding.hex
+                ));
             }
         }
         _ => return SignatureCheck::Invalid("no signed content binding".into()),
@@ -419,20 +432,37 @@ mod tests {
         let c = content("00ff");
         let sd = signer.security_data(SignerRole::Producer, &tbs, &c);
         assert!(!sd.contains(' ') && !sd.contains('\\'), "{sd}");
-        assert_eq!(verify(&sd, &tbs, Some(&c), Some(&pinned)), SignatureCheck::Valid { pinned: true });
-        assert_eq!(verify(&sd, &tbs, Some(&c), None), SignatureCheck::Valid { pinned: false });
+        assert_eq!(
+            verify(&sd, &tbs, Some(&c), Some(&pinned)),
+            SignatureCheck::Valid { pinned: true }
+        );
+        assert_eq!(
+            verify(&sd, &tbs, Some(&c), None),
+            SignatureCheck::Valid { pinned: false }
+        );
         // F3: a one-character change to ProduceID fails.
         let mut edited = label.clone();
         edited.produce_id.push('x');
-        assert!(matches!(verify(&sd, &edited.producer_tbs(), Some(&c), None), SignatureCheck::Invalid(_)));
+        assert!(matches!(
+            verify(&sd, &edited.producer_tbs(), Some(&c), None),
+            SignatureCheck::Invalid(_)
+        ));
         // Content edit.
-        assert!(matches!(verify(&sd, &tbs, Some(&content("00fe")), None), SignatureCheck::Invalid(m) if m.contains("content changed")));
+        assert!(
+            matches!(verify(&sd, &tbs, Some(&content("00fe")), None), SignatureCheck::Invalid(m) if m.contains("content changed"))
+        );
         // Another key pinned.
         let other = LabelVerifier::from_pem(&generate_key_pair().unwrap().public_pem).unwrap();
-        assert!(matches!(verify(&sd, &tbs, Some(&c), Some(&other)), SignatureCheck::Invalid(_)));
+        assert!(matches!(
+            verify(&sd, &tbs, Some(&c), Some(&other)),
+            SignatureCheck::Invalid(_)
+        ));
         // A forged binding hash without a new signature.
         let forged = sd.replace("\"Hash\":\"00ff\"", "\"Hash\":\"00fe\"");
-        assert!(matches!(verify(&forged, &tbs, Some(&content("00fe")), None), SignatureCheck::Invalid(_)));
+        assert!(matches!(
+            verify(&forged, &tbs, Some(&content("00fe")), None),
+            SignatureCheck::Invalid(_)
+        ));
         // The string survives as a label value (Annex E j).
         let mut l = label;
         l.reserved_code1 = sd;
@@ -441,7 +471,10 @@ mod tests {
 
     #[test]
     fn ds18_opaque_vendor_value_is_unchecked() {
-        assert!(matches!(verify("e862483430d978cbf828b8b24296ef9328d843a0", "x", None, None), SignatureCheck::Unchecked(_)));
+        assert!(matches!(
+            verify("e862483430d978cbf828b8b24296ef9328d843a0", "x", None, None),
+            SignatureCheck::Unchecked(_)
+        ));
     }
 
     #[test]

@@ -35,7 +35,9 @@ pub(crate) fn tool(name: &str) -> Option<PathBuf> {
 
 /// Path of a file under `crates/hegui-label/test_data/`.
 pub(crate) fn test_data(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("test_data")
+        .join(name)
 }
 
 /// The exiftool config that teaches it the TC260 namespace.

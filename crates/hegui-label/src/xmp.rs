@@ -270,15 +270,11 @@ pub fn find_labels(packet: &str) -> Vec<XmpLabel> {
                     push_reference(text, r.as_ref());
                 }
             }
-            Event::End(_) => {
-                if current.is_some() {
-                    if depth_in_current == 0 {
-                        if let Some((ns, text)) = current.take() {
-                            found.push(label(ns, text));
-                        }
-                    } else {
-                        depth_in_current -= 1;
-                    }
+            Event::End(_) if current.is_some() => {
+                if depth_in_current > 0 {
+                    depth_in_current -= 1;
+                } else if let Some((ns, text)) = current.take() {
+                    found.push(label(ns, text));
                 }
             }
             _ => {}
@@ -289,7 +285,7 @@ pub fn find_labels(packet: &str) -> Vec<XmpLabel> {
 
 /// Appends the text an entity or character reference stands for.
 fn push_reference(text: &mut String, name: &str) {
-    let resolved = match name.as_ref() {
+    let resolved = match name {
         "quot" => Some('"'),
         "amp" => Some('&'),
         "lt" => Some('<'),
@@ -307,7 +303,7 @@ fn push_reference(text: &mut String, name: &str) {
         Some(c) => text.push(c),
         None => {
             text.push('&');
-            text.push_str(&name);
+            text.push_str(name);
             text.push(';');
         }
     }
@@ -390,7 +386,11 @@ mod tests {
         let once = merge_label(Some(EXISTING), SAMPLE_LABEL).unwrap();
         let other = SAMPLE_LABEL.replace("87f202bb", "00000000");
         let twice = merge_label(Some(&once), &other).unwrap();
-        assert_eq!(twice.len(), once.len(), "relabelling does not grow the packet");
+        assert_eq!(
+            twice.len(),
+            once.len(),
+            "relabelling does not grow the packet"
+        );
         let found = find_labels(&twice);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].value, other);

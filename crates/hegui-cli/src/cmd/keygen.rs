@@ -11,7 +11,8 @@ const PRIVATE: &str = "hegui-sm2.key";
 const PUBLIC: &str = "hegui-sm2.pub";
 
 pub fn run(args: KeygenArgs) -> Result<ExitCode> {
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let private = args.out.join(PRIVATE);
     let public = args.out.join(PUBLIC);
     for p in [&private, &public] {

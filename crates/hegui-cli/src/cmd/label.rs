@@ -17,7 +17,10 @@ pub fn run(args: LabelArgs) -> Result<ExitCode> {
     let class = AigcClass::from_label_value(&args.label).context("--label must be 1, 2 or 3")?;
     let inputs = batch::expand(&args.paths, known_format)?;
     if args.produce_id.is_some() && inputs.len() > 1 {
-        bail!("--produce-id names one file's content ID; omit it so each of the {} files gets a unique one", inputs.len());
+        bail!(
+            "--produce-id names one file's content ID; omit it so each of the {} files gets a unique one",
+            inputs.len()
+        );
     }
     let jobs = batch::jobs(inputs, args.output.out_dir.as_deref())?;
     let req = LabelRequest {

@@ -21,7 +21,10 @@ pub fn run(args: PropagateArgs) -> Result<ExitCode> {
     };
     let inputs = batch::expand(&args.paths, known_format)?;
     if args.propagate_id.is_some() && inputs.len() > 1 {
-        bail!("--propagate-id names one file's content ID; omit it so each of the {} files gets a unique one", inputs.len());
+        bail!(
+            "--propagate-id names one file's content ID; omit it so each of the {} files gets a unique one",
+            inputs.len()
+        );
     }
     let jobs = batch::jobs(inputs, args.output.out_dir.as_deref())?;
     let req = PropagateRequest {

@@ -336,7 +336,12 @@ pub fn scan_bytes(format: Format, data: &[u8]) -> Result<Scan, FormatError> {
 /// label. Used by the fuzz round-trip targets.
 pub fn write_bytes(format: Format, data: &[u8], label_json: &str) -> Result<Vec<u8>, FormatError> {
     let mut out = std::io::Cursor::new(Vec::with_capacity(data.len() + 1024));
-    write(format, &mut std::io::Cursor::new(data), &mut out, label_json)?;
+    write(
+        format,
+        &mut std::io::Cursor::new(data),
+        &mut out,
+        label_json,
+    )?;
     Ok(out.into_inner())
 }
 
@@ -402,7 +407,10 @@ pub(crate) mod io {
     }
 
     /// Copies everything from the current position to the end.
-    pub(crate) fn copy_rest(src: &mut dyn ReadSeek, dst: &mut dyn Write) -> Result<u64, FormatError> {
+    pub(crate) fn copy_rest(
+        src: &mut dyn ReadSeek,
+        dst: &mut dyn Write,
+    ) -> Result<u64, FormatError> {
         Ok(std::io::copy(src, dst)?)
     }
 

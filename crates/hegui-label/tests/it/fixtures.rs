@@ -60,9 +60,18 @@ pub fn all(dir: &Path) -> Vec<Fixture> {
     names.sort();
     for p in names {
         let name = p.file_name().unwrap().to_string_lossy().to_string();
-        if ["bad", "malformed", "trunc", "minimax", "labelled", "labeled", "ffmpeg", "exiftool"]
-            .iter()
-            .any(|m| name.contains(m))
+        if [
+            "bad",
+            "malformed",
+            "trunc",
+            "minimax",
+            "labelled",
+            "labeled",
+            "ffmpeg",
+            "exiftool",
+        ]
+        .iter()
+        .any(|m| name.contains(m))
         {
             continue;
         }
@@ -90,6 +99,9 @@ pub fn is_unsupported(e: &Error) -> bool {
 
 /// Fixtures of variants that a writer may knowingly refuse (named so in `test_data/`).
 pub fn may_be_refused(path: &Path) -> bool {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     name.contains("fragmented") || name.contains("unsupported")
 }

@@ -19,7 +19,11 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
@@ -65,8 +69,16 @@ fn exercise(format: Format, data: &[u8]) {
     if let Ok(out) = write_bytes(format, data, LABEL) {
         let back = scan_bytes(format, &out).expect("a file hegui wrote scans");
         let found = labels_in(&back);
-        assert_eq!(found.len(), 1, "{format}: {} sites after a write", found.len());
-        assert_eq!(found[0].label().map(|l| l.to_json_unchecked()).as_deref(), Some(LABEL));
+        assert_eq!(
+            found.len(),
+            1,
+            "{format}: {} sites after a write",
+            found.len()
+        );
+        assert_eq!(
+            found[0].label().map(|l| l.to_json_unchecked()).as_deref(),
+            Some(LABEL)
+        );
     }
 }
 
@@ -74,7 +86,10 @@ fn exercise(format: Format, data: &[u8]) {
 fn mutated_files_never_panic_and_writes_stay_single_site() {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let rounds: usize = std::env::var("HEGUI_MUTATION_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(150);
+    let rounds: usize = std::env::var("HEGUI_MUTATION_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150);
     for fx in fixtures::all(dir.path()) {
         let original = std::fs::read(&fx.path).unwrap();
         let mut seeds = vec![original.clone()];
@@ -92,7 +107,12 @@ fn mutated_files_never_panic_and_writes_stay_single_site() {
                         rng.next()
                     ));
                     std::fs::write(&p, &m).unwrap();
-                    panic!("{}: panic on a mutation of {}, saved to {}", fx.format, fx.path.display(), p.display());
+                    panic!(
+                        "{}: panic on a mutation of {}, saved to {}",
+                        fx.format,
+                        fx.path.display(),
+                        p.display()
+                    );
                 }
             }
         }

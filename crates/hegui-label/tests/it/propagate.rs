@@ -79,10 +79,20 @@ fn ds16_a8_unlabelled_content_gets_label_2_or_3() {
             other => panic!("expected NoLabel, got {other:?}"),
         }
         assert!(!out.exists());
-        let p = propagate_file(&fx.path, &out, &propagate_req(Some(PropagationBasis::Declared))).unwrap();
+        let p = propagate_file(
+            &fx.path,
+            &out,
+            &propagate_req(Some(PropagationBasis::Declared)),
+        )
+        .unwrap();
         assert_eq!((p.label.label.as_str(), p.class.prompt()), ("2", "可能为"));
         assert!(p.label.content_producer.is_empty());
-        let p = propagate_file(&fx.path, &out, &propagate_req(Some(PropagationBasis::Detected))).unwrap();
+        let p = propagate_file(
+            &fx.path,
+            &out,
+            &propagate_req(Some(PropagationBasis::Detected)),
+        )
+        .unwrap();
         assert_eq!((p.label.label.as_str(), p.class.prompt()), ("3", "疑似"));
         let report = inspect_file(&out, &InspectOptions::default()).unwrap();
         assert_eq!(report.verdict, Verdict::Labeled, "{report:?}");

@@ -34,7 +34,13 @@ fn ds16_every_format_labels_and_inspects_as_labeled() {
                 labelled.insert(fx.format);
                 assert_eq!(w.format, fx.format);
                 let report = inspect_file(&out, &InspectOptions::default()).unwrap();
-                assert_eq!(report.verdict, Verdict::Labeled, "{}: {:?}", fx.path.display(), report);
+                assert_eq!(
+                    report.verdict,
+                    Verdict::Labeled,
+                    "{}: {:?}",
+                    fx.path.display(),
+                    report
+                );
                 assert_eq!(report.sites.len(), 1);
                 assert!(report.sites[0].canonical);
                 assert_eq!(report.signature, SignatureStatus::Absent);
@@ -55,9 +61,17 @@ fn ds16_every_format_labels_and_inspects_as_labeled() {
             Err(e) => panic!("{}: {e}", fx.path.display()),
         }
         // The input is never modified.
-        assert_eq!(std::fs::read(&fx.path).unwrap(), before, "{}", fx.path.display());
+        assert_eq!(
+            std::fs::read(&fx.path).unwrap(),
+            before,
+            "{}",
+            fx.path.display()
+        );
     }
-    let missing: Vec<_> = Format::ALL.iter().filter(|f| !labelled.contains(f)).collect();
+    let missing: Vec<_> = Format::ALL
+        .iter()
+        .filter(|f| !labelled.contains(f))
+        .collect();
     assert!(missing.is_empty(), "formats never labelled: {missing:?}");
 }
 
@@ -77,7 +91,13 @@ fn ds16_labelling_twice_gives_one_label_and_keeps_the_id() {
         assert!(second.replaced);
         assert_eq!(second.label.produce_id, first.label.produce_id);
         let report = inspect_file(&once, &InspectOptions::default()).unwrap();
-        assert_eq!(report.sites.len(), 1, "{}: {:?}", once.display(), report.sites);
+        assert_eq!(
+            report.sites.len(),
+            1,
+            "{}: {:?}",
+            once.display(),
+            report.sites
+        );
         assert_eq!(report.verdict, Verdict::Labeled);
     }
 }
@@ -99,7 +119,10 @@ fn ds18_another_producers_label_is_never_replaced() {
             ..request(None)
         };
         let err = label_file(&out, &out, &other).unwrap_err();
-        assert!(matches!(err, hegui_label::Error::LabelledByOther { .. }), "{err}");
+        assert!(
+            matches!(err, hegui_label::Error::LabelledByOther { .. }),
+            "{err}"
+        );
         assert_eq!(std::fs::read(&out).unwrap(), before);
     }
 }
@@ -109,14 +132,25 @@ fn ds16_unlabelled_fixture_inspects_as_unlabeled() {
     let dir = tempfile::tempdir().unwrap();
     for fx in fixtures::all(dir.path()) {
         let report = inspect_file(&fx.path, &InspectOptions::default()).unwrap();
-        assert_eq!(report.verdict, Verdict::Unlabeled, "{}: {:?}", fx.path.display(), report);
+        assert_eq!(
+            report.verdict,
+            Verdict::Unlabeled,
+            "{}: {:?}",
+            fx.path.display(),
+            report
+        );
     }
 }
 
 #[test]
 fn ds16_minimax_markdown_label_is_noncompliant() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/markdown-minimax.md");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/markdown-minimax.md");
     let report = inspect_file(&path, &InspectOptions::default()).unwrap();
     assert_eq!(report.verdict, Verdict::Noncompliant, "{report:?}");
-    assert!(report.problems.iter().any(|p| p.contains("Label must be")), "{:?}", report.problems);
+    assert!(
+        report.problems.iter().any(|p| p.contains("Label must be")),
+        "{:?}",
+        report.problems
+    );
 }

@@ -53,7 +53,11 @@ fn ds18_signed_labels_verify_and_edits_are_detected() {
             let p = out.with_extension("label-edited");
             std::fs::write(&p, &edited).unwrap();
             let r = inspect_file(&p, &InspectOptions::default()).unwrap();
-            assert_eq!(r.verdict, Verdict::Tampered, "{name}: label edit not detected: {r:?}");
+            assert_eq!(
+                r.verdict,
+                Verdict::Tampered,
+                "{name}: label edit not detected: {r:?}"
+            );
         }
 
         // Edit the payload: flip a byte that the content selection covers.
@@ -68,11 +72,18 @@ fn ds18_signed_labels_verify_and_edits_are_detected() {
                 std::fs::write(&p, &edited).unwrap();
                 let r = inspect_file(&p, &InspectOptions::default()).unwrap();
                 // A flipped payload byte may also break parsing; it must never pass as labeled.
-                assert_ne!(r.verdict, Verdict::Labeled, "{name}: content edit not detected");
+                assert_ne!(
+                    r.verdict,
+                    Verdict::Labeled,
+                    "{name}: content edit not detected"
+                );
                 assert_ne!(r.verdict, Verdict::Unlabeled, "{name}");
                 content_checked.push(fx.format);
             }
         }
     }
-    assert!(content_checked.len() >= 5, "content edits checked on {content_checked:?}");
+    assert!(
+        content_checked.len() >= 5,
+        "content edits checked on {content_checked:?}"
+    );
 }

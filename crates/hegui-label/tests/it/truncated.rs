@@ -23,7 +23,10 @@ fn truncated_files_fail_cleanly_and_leave_nothing() {
             match label_file(&cut_path, &out, &req) {
                 Err(e) => {
                     let msg = e.to_string();
-                    assert!(msg.contains(&*cut_path.to_string_lossy()), "error names the file: {msg}");
+                    assert!(
+                        msg.contains(&*cut_path.to_string_lossy()),
+                        "error names the file: {msg}"
+                    );
                     assert!(!out.exists(), "no partial output for {msg}");
                 }
                 // Some formats tolerate a cut in trailing media (e.g. MP3 frames); the result must
@@ -40,7 +43,10 @@ fn truncated_files_fail_cleanly_and_leave_nothing() {
             }
             let r = inspect_file(&cut_path, &InspectOptions::default()).unwrap();
             assert!(
-                matches!(r.verdict, Verdict::Inconclusive | Verdict::Unlabeled | Verdict::Labeled),
+                matches!(
+                    r.verdict,
+                    Verdict::Inconclusive | Verdict::Unlabeled | Verdict::Labeled
+                ),
                 "{r:?}"
             );
         }
