@@ -8,6 +8,12 @@ use hegui_label::{
     generate_key_pair, inspect_file, label_file,
 };
 
+/// `dir/prefix-name.ext`: a sibling that keeps the extension (Markdown is known by it).
+fn renamed(path: &std::path::Path, prefix: &str) -> std::path::PathBuf {
+    let name = path.file_name().unwrap().to_string_lossy();
+    path.with_file_name(format!("{prefix}-{name}"))
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -50,7 +56,7 @@ fn ds18_signed_labels_verify_and_edits_are_detected() {
         if let Some(at) = find(&bytes, b"tamper-test-0001") {
             let mut edited = bytes.clone();
             edited[at + 15] = b'2';
-            let p = out.with_extension("label-edited");
+            let p = renamed(&out, "label-edited");
             std::fs::write(&p, &edited).unwrap();
             let r = inspect_file(&p, &InspectOptions::default()).unwrap();
             assert_eq!(
@@ -68,7 +74,7 @@ fn ds18_signed_labels_verify_and_edits_are_detected() {
             if let Some(at) = find(&bytes, window) {
                 let mut edited = bytes.clone();
                 edited[at + 12] ^= 0x01;
-                let p = out.with_extension("content-edited");
+                let p = renamed(&out, "content-edited");
                 std::fs::write(&p, &edited).unwrap();
                 let r = inspect_file(&p, &InspectOptions::default()).unwrap();
                 // A flipped payload byte may also break parsing; it must never pass as labeled.
