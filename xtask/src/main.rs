@@ -135,35 +135,38 @@ fn demo() -> Result<()> {
     if out.exists() {
         std::fs::remove_dir_all(out)?;
     }
-    std::fs::create_dir_all(out)?;
+    let generated = out.join("generated");
+    std::fs::create_dir_all(&generated)?;
+    // The sample "generated" files: the label fixtures, one per format variant, except the one a
+    // third party already labelled (shown to the inspector at the end instead).
     let samples = Path::new("crates/hegui-label/test_data");
+    let foreign = samples.join("markdown-minimax.md");
+    for entry in std::fs::read_dir(samples)? {
+        let path = entry?.path();
+        let name = path.file_name().map(|n| n.to_owned()).unwrap_or_default();
+        if path.is_file() && path != foreign && !name.to_string_lossy().ends_with(".config") {
+            std::fs::copy(&path, generated.join(name))?;
+        }
+    }
+    run(Command::new(hegui).args(["keygen", "--out"]).arg(out.join("keys")))?;
+    eprintln!("\n== a generation service labels its output (DS-16), signed (DS-18)");
     run(Command::new(hegui)
-        .args(["keygen", "--out"])
-        .arg(out.join("keys")))?;
-    run(Command::new(hegui)
-        .args([
-            "label",
-            "--producer",
-            "001191440300708461136T1XGW3",
-            "--key",
-        ])
+        .args(["label", "--producer", "001191440300708461136T1XGW3", "--key"])
         .arg(out.join("keys/hegui-sm2.key"))
         .arg("-o")
         .arg(out.join("labelled"))
-        .arg(samples))?;
+        .arg(&generated))?;
+    eprintln!("\n== a platform propagates the labels (Labelling Measures art. 6)");
     run(Command::new(hegui)
-        .args([
-            "propagate",
-            "--propagator",
-            "001191110102MACQD9K64028705",
-            "-o",
-        ])
+        .args(["propagate", "--propagator", "001191110102MACQD9K64028705", "-o"])
         .arg(out.join("published"))
         .arg(out.join("labelled")))?;
+    eprintln!("\n== the platform inspects what it publishes, and a file labelled elsewhere");
     run(Command::new(hegui)
         .args(["inspect", "--pubkey"])
         .arg(out.join("keys/hegui-sm2.pub"))
-        .arg(out.join("published")))?;
+        .arg(out.join("published"))
+        .arg(&foreign))?;
     Ok(())
 }
 

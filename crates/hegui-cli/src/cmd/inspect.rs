@@ -40,7 +40,7 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
                         signature.as_str().unwrap_or("?")
                     )?;
                     if let Some(l) = &report.label {
-                        writeln!(out, "  label: {}", l.to_json_unchecked())?;
+                        writeln!(out, "  label: {}", brief(l))?;
                     }
                     for p in &report.problems {
                         writeln!(out, "  - {p}")?;
@@ -60,4 +60,25 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The label for people: the fields in Annex E order, long reserved values shortened (the JSON
+/// output keeps them whole).
+fn brief(label: &hegui_label::ImplicitLabel) -> String {
+    label
+        .fields()
+        .iter()
+        .map(|(k, v)| {
+            let v = if v.chars().count() > 48 {
+                match hegui_label::security::SecurityData::parse(v) {
+                    Some(sd) => format!("<SM2 SecurityData, key {}>", sd.key_id),
+                    None => format!("{}…", v.chars().take(40).collect::<String>()),
+                }
+            } else {
+                v.to_string()
+            };
+            format!("{k}={v}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
