@@ -146,6 +146,7 @@ mod tests {
         "Unicode-3.0",
         "Unicode-DFS-2016",
         "OFL-1.1",
+        "IJG",
     ];
 
     /// True when some alternative of the SPDX expression consists only of permissive licences.

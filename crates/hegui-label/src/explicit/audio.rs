@@ -1,0 +1,1 @@
+//! audio explicit label (being written).

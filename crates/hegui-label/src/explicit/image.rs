@@ -1,0 +1,1 @@
+//! image explicit label (being written).

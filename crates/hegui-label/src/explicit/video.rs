@@ -1,0 +1,1 @@
+//! video explicit label (being written).
