@@ -7,13 +7,13 @@
 //! byte-identical and only fills the propagator's.
 
 use crate::format::{self, Format, ReadSeek};
-use crate::fs::write_atomic;
+use crate::fs::{SeekBufReader, write_atomic};
 use crate::label::{AigcClass, ImplicitLabel, LabelError};
 use crate::provider::{ProviderCode, ProviderCodeError, ServiceType};
 use crate::security::{ContentHash, ContentHasher, LabelSigner, SignerRole};
 use crate::sites::{FoundLabel, labels_in};
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Why a file could not be labelled, propagated or inspected.
@@ -112,13 +112,13 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 
 /// A file opened for reading with its detected format.
 pub(crate) struct Opened {
-    pub(crate) reader: BufReader<File>,
+    pub(crate) reader: SeekBufReader<File>,
     pub(crate) format: Option<Format>,
 }
 
 pub(crate) fn open(path: &Path) -> Result<Opened, Error> {
     let file = File::open(path).map_err(io_err(path))?;
-    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let mut reader = SeekBufReader::with_capacity(256 * 1024, file);
     let mut head = [0u8; 64];
     let mut n = 0;
     while n < head.len() {
@@ -265,7 +265,7 @@ fn write_checked(
     input: &Path,
     output: &Path,
     format: Format,
-    src: &mut BufReader<File>,
+    src: &mut SeekBufReader<File>,
     label: &ImplicitLabel,
 ) -> Result<(), Error> {
     let json = label.to_json()?;
@@ -277,7 +277,7 @@ fn write_checked(
         // as success, so the temp file is scanned before it replaces anything.
         let file = dst.get_mut();
         file.seek(SeekFrom::Start(0)).map_err(io_err(output))?;
-        let mut back = BufReader::new(&*file);
+        let mut back = SeekBufReader::with_capacity(64 * 1024, &*file);
         let scan = format::scan(format, &mut back).map_err(|e| Error::ReadBack {
             path: output.to_path_buf(),
             reason: e.to_string(),

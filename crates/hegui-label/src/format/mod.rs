@@ -392,26 +392,47 @@ pub(crate) mod io {
         })
     }
 
-    /// Copies exactly `n` bytes from `src` to `dst` (a streaming copy; no buffer over 256 KiB).
+    /// Bytes moved per read/write in the bulk copies: as large as the callers' buffers, so that
+    /// both buffered layers pass the data straight through (one user-space copy, few syscalls).
+    const COPY_CHUNK: usize = 256 * 1024;
+
+    /// Copies exactly `n` bytes from `src` to `dst` (a streaming copy in 256 KiB pieces).
     pub(crate) fn copy_n(
         src: &mut dyn ReadSeek,
         dst: &mut dyn Write,
         n: u64,
         what: &'static str,
     ) -> Result<(), FormatError> {
-        let copied = std::io::copy(&mut src.take(n), dst)?;
-        if copied < n {
-            return Err(FormatError::Truncated(what));
+        let mut buf = vec![0u8; COPY_CHUNK.min(usize::try_from(n).unwrap_or(COPY_CHUNK)).max(1)];
+        let mut left = n;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(buf.len()));
+            let got = match src.read(&mut buf[..want]) {
+                Ok(0) => return Err(FormatError::Truncated(what)),
+                Ok(k) => k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(FormatError::Io(e)),
+            };
+            dst.write_all(&buf[..got])?;
+            left -= got as u64;
         }
         Ok(())
     }
 
     /// Copies everything from the current position to the end.
-    pub(crate) fn copy_rest(
-        src: &mut dyn ReadSeek,
-        dst: &mut dyn Write,
-    ) -> Result<u64, FormatError> {
-        Ok(std::io::copy(src, dst)?)
+    pub(crate) fn copy_rest(src: &mut dyn ReadSeek, dst: &mut dyn Write) -> Result<u64, FormatError> {
+        let mut buf = vec![0u8; COPY_CHUNK];
+        let mut total = 0u64;
+        loop {
+            let got = match src.read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(k) => k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(FormatError::Io(e)),
+            };
+            dst.write_all(&buf[..got])?;
+            total += got as u64;
+        }
     }
 
     /// The total length of `src`, leaving the position where it was.
