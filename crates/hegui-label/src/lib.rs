@@ -11,6 +11,8 @@
 //! bytes, and it has no operation that removes or blanks a label.
 
 pub mod explicit;
+#[cfg(feature = "c2pa")]
+pub mod c2pa;
 pub mod format;
 pub mod fs;
 pub mod inspect;
