@@ -61,10 +61,50 @@ pub struct LabelArgs {
     #[arg(long, value_name = "PEM")]
     pub key: Option<PathBuf>,
     #[command(flatten)]
+    pub explicit: ExplicitArgs,
+    #[command(flatten)]
+    pub c2pa: C2paArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
     /// Files or directories (recursed).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+/// The explicit (visible or audible) label, DS-17.
+#[derive(Debug, Args)]
+pub struct ExplicitArgs {
+    /// Also add the explicit label: text, image, audio, video, or auto (chosen by format).
+    #[arg(long, value_name = "KIND", num_args = 0..=1, default_missing_value = "auto",
+          value_parser = ["auto", "text", "image", "audio", "video"])]
+    pub explicit: Option<String>,
+    /// Corner or edge for images and video.
+    #[arg(long, default_value = "bottom-right", value_parser = [
+        "top-left", "top", "top-right", "left", "right", "bottom-left", "bottom", "bottom-right"])]
+    pub position: String,
+    /// The wording; it must contain 人工智能 or AI, and 生成 or 合成.
+    #[arg(long, value_name = "T", default_value = "AI生成")]
+    pub label_text: String,
+    /// Where the audio rhythm cue goes.
+    #[arg(long, default_value = "start", value_parser = ["start", "end", "both"])]
+    pub audio_at: String,
+    /// Where the text label line goes.
+    #[arg(long, default_value = "suffix", value_parser = ["prefix", "suffix"])]
+    pub text_at: String,
+}
+
+/// C2PA co-signing beside the GB 45438 label.
+#[derive(Debug, Args)]
+pub struct C2paArgs {
+    /// Sign a C2PA manifest after the GB label (needs a build with the `c2pa` feature).
+    #[arg(long, requires_all = ["c2pa_cert", "c2pa_key"])]
+    pub c2pa: bool,
+    /// C2PA signing certificate chain (PEM).
+    #[arg(long, value_name = "PEM")]
+    pub c2pa_cert: Option<PathBuf>,
+    /// C2PA private key (PEM).
+    #[arg(long, value_name = "PEM")]
+    pub c2pa_key: Option<PathBuf>,
 }
 
 /// `hegui inspect`.
@@ -99,6 +139,8 @@ pub struct PropagateArgs {
     /// SM2 private key (PKCS#8 PEM) to sign ReservedCode2.
     #[arg(long, value_name = "PEM")]
     pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub c2pa: C2paArgs,
     #[command(flatten)]
     pub output: OutputArgs,
     /// Files or directories (recursed).

@@ -1285,6 +1285,7 @@ mod tests {
             produce_id: None,
             class: AigcClass::Is,
             signer: Some(signer.clone()),
+            explicit: None,
         };
         label_file(path, path, &req).unwrap().label
     }
@@ -1704,6 +1705,7 @@ mod tests {
                 produce_id: None,
                 class: AigcClass::Is,
                 signer: None,
+                explicit: None,
             };
             label_file(&path, &path, &req).unwrap();
             let out = dir.path().join(format!("signed-{name}"));

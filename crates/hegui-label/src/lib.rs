@@ -10,9 +10,9 @@
 //! modifies an input in place except through an atomic rename, its readers never panic on any
 //! bytes, and it has no operation that removes or blanks a label.
 
-pub mod explicit;
 #[cfg(feature = "c2pa")]
 pub mod c2pa;
+pub mod explicit;
 pub mod format;
 pub mod fs;
 pub mod inspect;

@@ -6,6 +6,11 @@
 //! refuses a file that another producer labelled, and `propagate` keeps the producer's members
 //! byte-identical and only fills the propagator's.
 
+use crate::explicit::audio::{self, AudioLabelOptions, AudioLabelReport};
+use crate::explicit::image::{self, ImageLabelOptions, ImageLabelReport};
+use crate::explicit::text::{self, TextPlacement};
+use crate::explicit::video::{self, VideoLabelOptions, VideoLabelReport};
+use crate::explicit::{AudioPlacement, ExplicitError, ExplicitKind, LabelText, Position};
 use crate::format::{self, Format, ReadSeek};
 use crate::fs::{SeekBufReader, write_atomic};
 use crate::label::{AigcClass, ImplicitLabel, LabelError};
@@ -92,6 +97,14 @@ pub enum Error {
     NoLabel {
         /// The file.
         path: PathBuf,
+    },
+    /// The explicit (visible/audible) label could not be made.
+    #[error("{}: explicit label: {source}", path.display())]
+    Explicit {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: crate::explicit::ExplicitError,
     },
     /// The written file did not read back as exactly one correct label.
     #[error("{}: read-back after writing failed: {reason}", path.display())]
@@ -201,6 +214,62 @@ pub struct LabelRequest {
     pub class: AigcClass,
     /// When set, `ReservedCode1` carries a signed `SecurityData`.
     pub signer: Option<LabelSigner>,
+    /// When set, an explicit label (DS-17) is added first and the implicit label describes the
+    /// result.
+    pub explicit: Option<ExplicitRequest>,
+}
+
+/// The explicit label to add in the same run as the implicit one.
+#[derive(Debug, Clone)]
+pub struct ExplicitRequest {
+    /// Which kind; [`ExplicitKind::Auto`] picks it from the format.
+    pub kind: ExplicitKind,
+    /// The wording.
+    pub text: LabelText,
+    /// Corner or edge for images and video.
+    pub position: Position,
+    /// Start, end or both for audio.
+    pub audio_placement: AudioPlacement,
+    /// Start or end for text.
+    pub text_placement: TextPlacement,
+}
+
+impl Default for ExplicitRequest {
+    fn default() -> Self {
+        Self {
+            kind: ExplicitKind::Auto,
+            text: LabelText::default(),
+            position: Position::default(),
+            audio_placement: AudioPlacement::default(),
+            text_placement: TextPlacement::default(),
+        }
+    }
+}
+
+/// Which explicit label was added, with its measurements.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ExplicitDone {
+    /// A visible line in Markdown.
+    Text,
+    /// Rendered onto an image.
+    Image(ImageLabelReport),
+    /// The rhythm cue in audio.
+    Audio(AudioLabelReport),
+    /// Burned into the opening of a video.
+    Video(VideoLabelReport),
+}
+
+impl ExplicitDone {
+    /// Warnings the explicit stage raised (e.g. a clip shorter than 2 s).
+    pub fn warnings(&self) -> &[String] {
+        match self {
+            ExplicitDone::Text => &[],
+            ExplicitDone::Image(r) => &r.warnings,
+            ExplicitDone::Audio(r) => &r.warnings,
+            ExplicitDone::Video(r) => &r.warnings,
+        }
+    }
 }
 
 /// What was written.
@@ -212,6 +281,8 @@ pub struct Written {
     pub label: ImplicitLabel,
     /// Whether the input already carried a label of this producer, now replaced.
     pub replaced: bool,
+    /// The explicit label added, if one was asked for.
+    pub explicit: Option<ExplicitDone>,
 }
 
 /// Labels `input` into `output` (which may be `input` itself for in-place labelling).
@@ -237,6 +308,18 @@ pub fn label_file(input: &Path, output: &Path, req: &LabelRequest) -> Result<Wri
             }
         }
     }
+    // The explicit stage re-encodes into a temp file beside the output; the implicit label is
+    // then written from that file, so it describes the bytes that are delivered.
+    let mut explicit = None;
+    let staged = match &req.explicit {
+        Some(ex) => {
+            let (tmp, done) = stage_explicit(input, output, format, ex)?;
+            opened = open(&tmp)?;
+            explicit = Some(done);
+            Some(tmp)
+        }
+        None => None,
+    };
     let mut label = ImplicitLabel {
         label: req.class.label_value().to_string(),
         content_producer: req.producer.clone(),
@@ -253,10 +336,153 @@ pub fn label_file(input: &Path, output: &Path, req: &LabelRequest) -> Result<Wri
             signer.security_data(SignerRole::Producer, &label.producer_tbs(), &hash);
     }
     write_checked(input, output, format, &mut opened.reader, &label)?;
+    drop(staged);
     Ok(Written {
         format,
         label,
         replaced: !existing.is_empty(),
+        explicit,
+    })
+}
+
+/// Adds the explicit label of `ex` to `input` into a temp file in `output`'s directory (same
+/// extension, which ffmpeg reads the container from). The temp file is deleted when dropped.
+fn stage_explicit(
+    input: &Path,
+    output: &Path,
+    format: Format,
+    ex: &ExplicitRequest,
+) -> Result<(tempfile::TempPath, ExplicitDone), Error> {
+    let explicit_err = |source| Error::Explicit {
+        path: input.to_path_buf(),
+        source,
+    };
+    let kind = match ex.kind {
+        ExplicitKind::Auto => auto_kind(input, format).map_err(explicit_err)?,
+        k => k,
+    };
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let ext = input
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    let tmp = tempfile::Builder::new()
+        .prefix(".hegui-explicit-")
+        .suffix(&ext)
+        .tempfile_in(dir)
+        .map_err(io_err(output))?
+        .into_temp_path();
+    let done = match kind {
+        ExplicitKind::Image => {
+            let opts = ImageLabelOptions {
+                text: ex.text.clone(),
+                position: ex.position,
+                ..ImageLabelOptions::default()
+            };
+            ExplicitDone::Image(
+                image::label_image(input, &tmp, format, &opts).map_err(explicit_err)?,
+            )
+        }
+        ExplicitKind::Audio => {
+            let opts = AudioLabelOptions {
+                placement: ex.audio_placement,
+                ..AudioLabelOptions::default()
+            };
+            ExplicitDone::Audio(
+                audio::label_audio(input, &tmp, format, &opts).map_err(explicit_err)?,
+            )
+        }
+        ExplicitKind::Video => {
+            let opts = VideoLabelOptions {
+                text: ex.text.clone(),
+                position: ex.position,
+                ..VideoLabelOptions::default()
+            };
+            ExplicitDone::Video(video::label_video(input, &tmp, &opts).map_err(explicit_err)?)
+        }
+        ExplicitKind::Text => {
+            if format != Format::Markdown {
+                return Err(explicit_err(ExplicitError::Unsupported(format!(
+                    "a text label needs a text file; this is {format}"
+                ))));
+            }
+            let md = read_text(input)?;
+            let labelled = text::label_markdown(&md, &ex.text, ex.text_placement);
+            std::fs::write(&tmp, labelled).map_err(io_err(output))?;
+            ExplicitDone::Text
+        }
+        ExplicitKind::Auto => {
+            return Err(explicit_err(ExplicitError::Invalid(
+                "the explicit kind was not resolved".into(),
+            )));
+        }
+    };
+    Ok((tmp, done))
+}
+
+/// The explicit kind that fits a format: images get a rendered label, audio the rhythm cue,
+/// MP4 the burned-in label when it has a video stream (else the cue), Markdown a text line.
+fn auto_kind(input: &Path, format: Format) -> Result<ExplicitKind, ExplicitError> {
+    Ok(match format {
+        Format::Png | Format::Jpeg | Format::WebP => ExplicitKind::Image,
+        Format::Mp3 | Format::Wav | Format::Flac | Format::Ogg => ExplicitKind::Audio,
+        Format::Markdown => ExplicitKind::Text,
+        Format::Mp4 => {
+            let probe = video::ff::probe(input)?;
+            let has_video = video::ff::streams(&probe)
+                .iter()
+                .any(|st| video::ff::s(st, "codec_type") == Some("video"));
+            if has_video {
+                ExplicitKind::Video
+            } else {
+                ExplicitKind::Audio
+            }
+        }
+        other => {
+            return Err(ExplicitError::Unsupported(format!(
+                "no explicit label path for {other}; add the visible label when the file is generated"
+            )));
+        }
+    })
+}
+
+/// Largest text file the text label reads into memory.
+const MAX_TEXT_BYTES: u64 = 64 << 20;
+
+fn read_text(path: &Path) -> Result<String, Error> {
+    let file = File::open(path).map_err(io_err(path))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_TEXT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err(path))?;
+    if bytes.len() as u64 > MAX_TEXT_BYTES {
+        return Err(Error::Explicit {
+            path: path.to_path_buf(),
+            source: ExplicitError::Unsupported("text larger than 64 MiB".into()),
+        });
+    }
+    String::from_utf8(bytes).map_err(|_| Error::Explicit {
+        path: path.to_path_buf(),
+        source: ExplicitError::Unsupported("text is not UTF-8".into()),
+    })
+}
+
+/// Adds a visible label line to a plain-text file (`.txt`), which has no metadata container for
+/// an implicit label: the explicit label is all such a file can carry (GB 45438 §5.1).
+pub fn label_plain_text_file(
+    input: &Path,
+    output: &Path,
+    text: &LabelText,
+    placement: TextPlacement,
+) -> Result<(), Error> {
+    let body = read_text(input)?;
+    let labelled = text::label_plain_text(&body, text, placement);
+    let permissions_from = (input == output).then_some(input);
+    write_atomic(output, permissions_from, io_err(output), |dst| {
+        std::io::Write::write_all(dst, labelled.as_bytes()).map_err(io_err(output))
     })
 }
 

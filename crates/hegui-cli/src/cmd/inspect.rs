@@ -26,8 +26,14 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
     for result in results {
         match result {
             Ok(report) => {
+                let c2pa =
+                    super::c2pa_step::status(std::path::Path::new(&report.path), report.format);
                 if args.json {
-                    writeln!(out, "{}", serde_json::to_string(&report)?)?;
+                    let mut value = serde_json::to_value(&report)?;
+                    if let (Some(obj), Some(c)) = (value.as_object_mut(), c2pa) {
+                        obj.insert("c2pa".into(), c);
+                    }
+                    writeln!(out, "{value}")?;
                 } else {
                     let verdict = serde_json::to_value(report.verdict)?;
                     let signature = serde_json::to_value(report.signature)?;
@@ -44,6 +50,14 @@ pub fn run(args: InspectArgs) -> Result<ExitCode> {
                     }
                     for p in &report.problems {
                         writeln!(out, "  - {p}")?;
+                    }
+                    if let Some(c) = c2pa.filter(|c| c["present"] == true) {
+                        writeln!(
+                            out,
+                            "  c2pa: {} {}",
+                            c["validation_state"].as_str().unwrap_or("?"),
+                            c["digital_source_type"].as_str().unwrap_or("")
+                        )?;
                     }
                 }
             }

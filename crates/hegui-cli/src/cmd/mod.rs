@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod c2pa_step;
 mod inspect;
 mod keygen;
 mod label;

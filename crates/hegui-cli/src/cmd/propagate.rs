@@ -1,6 +1,6 @@
 //! `hegui propagate`: a platform adds its members to the label (Labelling Measures art. 6).
 
-use super::{finish, known_format};
+use super::{c2pa_step, finish, known_format};
 use crate::batch;
 use crate::flags::PropagateArgs;
 use anyhow::{Context, Result, bail};
@@ -19,6 +19,7 @@ pub fn run(args: PropagateArgs) -> Result<ExitCode> {
         (_, true) => Some(PropagationBasis::Detected),
         _ => None,
     };
+    let c2pa = c2pa_step::load(&args.c2pa)?;
     let inputs = batch::expand(&args.paths, known_format)?;
     if args.propagate_id.is_some() && inputs.len() > 1 {
         bail!(
@@ -33,8 +34,15 @@ pub fn run(args: PropagateArgs) -> Result<ExitCode> {
         basis,
         signer,
     };
-    let results = batch::run(&jobs, "propagating", |job| {
-        hegui_label::propagate_file(&job.input, &job.output, &req)
+    let results = batch::run(&jobs, "propagating", |job| -> anyhow::Result<_> {
+        let p = hegui_label::propagate_file(&job.input, &job.output, &req)?;
+        if let Some(c) = &c2pa {
+            // The propagation fields changed the bytes an earlier manifest hashed: re-sign with
+            // that manifest as the parent ingredient (labeling.md §9, G2).
+            c.sign(&job.output, p.format, true)
+                .with_context(|| format!("{}: C2PA", job.output.display()))?;
+        }
+        Ok(p)
     });
     let mut failures = Vec::new();
     let mut done = 0;
@@ -52,7 +60,7 @@ pub fn run(args: PropagateArgs) -> Result<ExitCode> {
                     p.label.propagate_id
                 );
             }
-            Err(e) => failures.push(e.to_string()),
+            Err(e) => failures.push(format!("{e:#}")),
         }
     }
     Ok(finish(done, "propagated", &failures))

@@ -27,7 +27,9 @@ use std::fmt;
 #[non_exhaustive]
 pub enum ExplicitError {
     /// The wording lacks an element GB 45438 requires.
-    #[error("label text {text:?} lacks the {missing} element (GB 45438 §5: it needs 人工智能 or AI, and 生成 or 合成)")]
+    #[error(
+        "label text {text:?} lacks the {missing} element (GB 45438 §5: it needs 人工智能 or AI, and 生成 or 合成)"
+    )]
     Wording {
         /// The text given.
         text: String,
@@ -35,7 +37,9 @@ pub enum ExplicitError {
         missing: &'static str,
     },
     /// A position name that is not one of the corners or edges.
-    #[error("unknown position {0:?}; use top-left, top, top-right, left, right, bottom-left, bottom or bottom-right")]
+    #[error(
+        "unknown position {0:?}; use top-left, top, top-right, left, right, bottom-left, bottom or bottom-right"
+    )]
     Position(String),
     /// The input could not be decoded.
     #[error("cannot decode: {0}")]
@@ -214,7 +218,13 @@ mod tests {
 
     #[test]
     fn ds17_wording_needs_both_elements() {
-        for ok in ["AI生成", "人工智能生成", "人工智能生成合成", "本内容由AI合成", "由 ai 生成"] {
+        for ok in [
+            "AI生成",
+            "人工智能生成",
+            "人工智能生成合成",
+            "本内容由AI合成",
+            "由 ai 生成",
+        ] {
             assert!(LabelText::new(ok).is_ok(), "{ok}");
         }
         let e = LabelText::new("AI助手为您服务").unwrap_err();

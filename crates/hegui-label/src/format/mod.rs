@@ -403,7 +403,12 @@ pub(crate) mod io {
         n: u64,
         what: &'static str,
     ) -> Result<(), FormatError> {
-        let mut buf = vec![0u8; COPY_CHUNK.min(usize::try_from(n).unwrap_or(COPY_CHUNK)).max(1)];
+        let mut buf = vec![
+            0u8;
+            COPY_CHUNK
+                .min(usize::try_from(n).unwrap_or(COPY_CHUNK))
+                .max(1)
+        ];
         let mut left = n;
         while left > 0 {
             let want = buf.len().min(usize::try_from(left).unwrap_or(buf.len()));
@@ -420,7 +425,10 @@ pub(crate) mod io {
     }
 
     /// Copies everything from the current position to the end.
-    pub(crate) fn copy_rest(src: &mut dyn ReadSeek, dst: &mut dyn Write) -> Result<u64, FormatError> {
+    pub(crate) fn copy_rest(
+        src: &mut dyn ReadSeek,
+        dst: &mut dyn Write,
+    ) -> Result<u64, FormatError> {
         let mut buf = vec![0u8; COPY_CHUNK];
         let mut total = 0u64;
         loop {

@@ -55,7 +55,23 @@ pub(crate) fn scan(src: &mut dyn ReadSeek) -> Result<Scan, FormatError> {
                     scan.notes.push("moov follows mdat (not fast-start)".into());
                 }
                 let buf = bmff::read_payload(src, &h, bmff::MAX_IN_MEMORY_BOX, "moov box")?;
-                scan_moov(&buf, &mut scan)?;
+                if moovs == 1 {
+                    scan_moov(&buf, &mut scan)?;
+                } else {
+                    // Players read only the first moov (ffmpeg: "Found duplicated MOOV Atom.
+                    // Skipped it"), so a label in a later one is reported but never canonical;
+                    // the writer drops the later moov boxes.
+                    let mut extra = Scan::default();
+                    scan_moov(&buf, &mut extra)?;
+                    for mut site in extra.sites {
+                        site.canonical = false;
+                        if let Some(rest) = site.location.strip_prefix("mp4:moov/") {
+                            site.location = format!("mp4:moov#{moovs}/{rest}");
+                        }
+                        scan.sites.push(site);
+                    }
+                    scan.notes.extend(extra.notes);
+                }
             }
             b"uuid" if h.uuid == Some(bmff::C2PA_UUID) => scan.notes.push(C2PA_NOTE.into()),
             b"uuid" if h.uuid == Some(XMP_UUID) => {
@@ -74,7 +90,10 @@ pub(crate) fn scan(src: &mut dyn ReadSeek) -> Result<Scan, FormatError> {
     if moovs == 0 {
         scan.notes.push("no moov box".into());
     } else if moovs > 1 {
-        scan.notes.push(format!("{moovs} moov boxes"));
+        scan.notes.push(format!(
+            "{moovs} moov boxes: players read only the first, a label in a later one is not \
+             canonical (an interrupted in-place label leaves two; relabelling removes the later)"
+        ));
     }
     if moofs > 0 {
         scan.notes.push(format!("fragmented ({moofs} moof boxes)"));
@@ -103,9 +122,12 @@ pub(crate) fn write(
         match &h.typ {
             b"moov" => {
                 if moov.is_some() {
-                    return Err(FormatError::malformed("more than one moov box"));
+                    // Players use the first moov and ignore the rest; a later one is left by an
+                    // interrupted in-place label (see [`label_in_place`]). Drop it.
+                    replacements.push((h, Vec::new()));
+                } else {
+                    moov = Some(h);
                 }
-                moov = Some(h);
             }
             b"uuid" if h.uuid == Some(XMP_UUID) => {
                 let buf = bmff::read_payload(src, &h, super::MAX_SITE_BYTES, "XMP uuid box")?;

@@ -32,6 +32,7 @@ fn ds16_a7_propagation_keeps_producer_fields_and_one_site() {
             produce_id: None,
             class: AigcClass::Is,
             signer: Some(signer.clone()),
+            explicit: None,
         };
         let written = match label_file(&fx.path, &labelled, &req) {
             Ok(w) => w,

@@ -14,6 +14,7 @@ fn request(id: Option<&str>) -> LabelRequest {
         produce_id: id.map(str::to_string),
         class: AigcClass::Is,
         signer: None,
+        explicit: None,
     }
 }
 

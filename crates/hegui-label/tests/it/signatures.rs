@@ -38,6 +38,7 @@ fn ds18_signed_labels_verify_and_edits_are_detected() {
             produce_id: Some("tamper-test-0001".into()),
             class: AigcClass::Is,
             signer: Some(signer.clone()),
+            explicit: None,
         };
         match label_file(&fx.path, &out, &req) {
             Ok(_) => {}

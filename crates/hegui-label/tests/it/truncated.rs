@@ -13,6 +13,7 @@ fn truncated_files_fail_cleanly_and_leave_nothing() {
         produce_id: None,
         class: AigcClass::Is,
         signer: None,
+        explicit: None,
     };
     for fx in fixtures::all(dir.path()) {
         let bytes = std::fs::read(&fx.path).unwrap();
