@@ -17,6 +17,12 @@ pub(crate) const SAMPLE_LABEL_2: &str = r#"{"Label":"1","ContentProducer":"00119
 
 /// Finds `name` on PATH. `None` means the caller should skip (or fail under CI).
 pub(crate) fn tool(name: &str) -> Option<PathBuf> {
+    // Debian's own binary first: some machines shadow tools in /usr/local/bin (e.g. a `convert`
+    // stand-in that is not ImageMagick).
+    let debian = PathBuf::from("/usr/bin").join(name);
+    if debian.is_file() {
+        return Some(debian);
+    }
     let found = Command::new("sh")
         .arg("-c")
         .arg(format!("command -v {name}"))
