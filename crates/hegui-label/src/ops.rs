@@ -335,7 +335,13 @@ pub fn label_file(input: &Path, output: &Path, req: &LabelRequest) -> Result<Wri
         label.reserved_code1 =
             signer.security_data(SignerRole::Producer, &label.producer_tbs(), &hash);
     }
-    write_checked(input, output, format, &mut opened.reader, &label)?;
+    if staged.is_some() {
+        write_checked(input, output, format, &mut opened.reader, &label)?;
+    } else if !in_place(input, output, format, &label)? {
+        // Reopened: an attempted in-place update may have changed the file under the buffer.
+        let mut fresh = open(input)?;
+        write_checked(input, output, format, &mut fresh.reader, &label)?;
+    }
     drop(staged);
     Ok(Written {
         format,
@@ -486,6 +492,39 @@ pub fn label_plain_text_file(
     })
 }
 
+/// The in-place fast path (`--in-place` only): formats whose label can be updated without copying
+/// the media, through a sequence in which every intermediate state is a valid file (today MP4/MOV
+/// with `moov` after `mdat`, see `format::mp4::label_in_place`). Returns false when the path does
+/// not apply, or when its read-back disagrees; the caller then does the full rewrite, which also
+/// repairs whatever the fast path left.
+fn in_place(
+    input: &Path,
+    output: &Path,
+    format: Format,
+    label: &ImplicitLabel,
+) -> Result<bool, Error> {
+    if input != output || format != Format::Mp4 {
+        return Ok(false);
+    }
+    let json = label.to_json()?;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(output)
+        .map_err(io_err(output))?;
+    match format::mp4::label_in_place(&mut file, &json).map_err(format_err(input, format))? {
+        format::mp4::InPlace::NotApplicable(_) => Ok(false),
+        format::mp4::InPlace::Done { .. } => {
+            file.seek(SeekFrom::Start(0)).map_err(io_err(output))?;
+            let mut back = SeekBufReader::with_capacity(64 * 1024, &file);
+            let ok = format::scan(format, &mut back)
+                .ok()
+                .is_some_and(|scan| check_read_back(output, &labels_in(&scan), label).is_ok());
+            Ok(ok)
+        }
+    }
+}
+
 /// Writes `label` into a temp copy of `src`, reads it back, and only then renames it to `output`.
 fn write_checked(
     input: &Path,
@@ -618,7 +657,10 @@ pub fn propagate_file(
         label.reserved_code2 =
             signer.security_data(SignerRole::Propagator, &label.propagator_tbs(), &hash);
     }
-    write_checked(input, output, format, &mut opened.reader, &label)?;
+    if !in_place(input, output, format, &label)? {
+        let mut fresh = open(input)?;
+        write_checked(input, output, format, &mut fresh.reader, &label)?;
+    }
     Ok(Propagated {
         format,
         label,

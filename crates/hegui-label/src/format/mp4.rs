@@ -29,10 +29,16 @@
 //!   JSON atom (what AigcTotal looks for), and XMP in a `uuid`
 //!   (BE7ACFCB-…) box or `udta/XMP_` (the AIGC property is removed, the rest of the packet is
 //!   kept). A C2PA `uuid` box is copied verbatim.
+//! * **In place** ([`label_in_place`]): a moov-last, unfragmented file is labelled without
+//!   copying the media: the new `moov` (the same bytes [`write`] would produce) is appended and
+//!   the old one retyped `free`, or, when it fits, written over the old one via a temporary copy
+//!   at the end; every intermediate state is a valid file. A file with two `moov` boxes (what an
+//!   interrupted in-place edit can leave) is read like players read it: the first counts, a
+//!   label in a later one is reported as not canonical, and [`write`] drops the later ones.
 
 use super::bmff::{self, BoxHeader, C2PA_NOTE, Child, OffsetMap, Rewrite, XMP_UUID};
 use super::{FormatError, RawSite, ReadSeek, Scan, SitePayload, WriteSeek, io};
-use std::io::{SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 
 /// The key name GB 45438 items use.
 const KEY: &[u8] = b"AIGC";
@@ -816,6 +822,366 @@ fn edit_meta(buf: &[u8], edit: Edit<'_>) -> Result<Edited, FormatError> {
     }
     out.extend_from_slice(m.buf.get(m.trailing..).unwrap_or(&[]));
     Ok(Edited::New(out))
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-place labelling (moov-last files)
+
+/// What [`label_in_place`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum InPlace {
+    /// The file now carries the label; `old_len` is its length before the edit.
+    Done {
+        /// The file length before labelling.
+        old_len: u64,
+    },
+    /// The file was not touched; the full rewrite ([`write`]) is needed, for the reason given.
+    NotApplicable(String),
+}
+
+/// Labels a moov-last MP4/MOV/M4A in place, without copying the media: O(`moov`) reads and
+/// writes however large `mdat` is.
+///
+/// Applicable when the file has exactly one top-level `moov`, no `moof`, no `mdat` after the
+/// `moov`, nothing after the `moov` but `free`/`skip` boxes (with explicit sizes), no stray
+/// trailing bytes, no label site outside `moov` (top-level XMP `uuid` or `meta`) and no chunk
+/// offset pointing at or past the `moov`. Then the new `moov` is exactly what [`write`] would
+/// produce (same edit, including variant migration inside `moov`), and no sample moves.
+/// Otherwise returns [`InPlace::NotApplicable`] without touching the file.
+///
+/// The edit is a sequence of small steps, each followed by `sync_data`, such that the file is a
+/// valid, playable file that loses nothing after every step (assuming a 4-byte write within a
+/// sector is not torn, the same assumption as any header flip):
+///
+/// * **Append** (the general case): grow the file by the new `moov`'s length (zeros: a
+///   size-0, type-0 box, which readers skip), write the new `moov` there typed `free`, retype it
+///   `moov` (now two `moov` boxes: players use the first, the original), retype the old one
+///   `free` (the commit: its size stays, so its bytes become padding), then zero that padding so
+///   no stale label text lingers.
+/// * **Overwrite** (the new `moov` fits the old one's space plus the `free` boxes right after
+///   it, exactly or with room for an 8-byte `free` header): the same first three steps give a
+///   second, live copy at the end; then the old `moov` is retyped `free` and merged with the
+///   following `free` boxes, the new `moov` body and the leftover `free` header are written
+///   inside that dead space, the region's size and then its type are flipped to make it the
+///   `moov` (two identical `moov` boxes), and the copy at the end is cut off. The file keeps its
+///   length, so relabelling with a label of the same length does not grow it.
+///
+/// `file` must be open for reading and writing, not in append mode (writes go to offsets).
+///
+/// On any error the steps done so far are undone in reverse order (each undo also synced, so a
+/// crash during the rollback leaves one of the same valid states) and the file is restored byte
+/// for byte before the error is returned.
+pub(crate) fn label_in_place(
+    file: &mut std::fs::File,
+    label_json: &str,
+) -> Result<InPlace, FormatError> {
+    label_in_place_with(file, label_json, Hook::None)
+}
+
+/// Test hooks for [`label_in_place`]: stop as if power were lost after a step, or fail a step
+/// half-way through to exercise the rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(test), allow(dead_code))]
+enum Hook {
+    None,
+    CrashAfter(usize),
+    FailAt(usize),
+}
+
+/// One durable step of an in-place edit.
+#[derive(Debug)]
+enum Op {
+    /// Grow the file to this length (the new bytes read as zeros). Undone by cutting the file
+    /// back to its old length.
+    Extend(u64),
+    /// Write `new` at `at`; undone by writing `old` back (`None`: the range is in the
+    /// extension, which the undo of [`Op::Extend`] removes).
+    Write {
+        at: u64,
+        new: Vec<u8>,
+        old: Option<Vec<u8>>,
+    },
+    /// Cut the file to this length (removes the temporary copy). Undone by redoing the first
+    /// `redo` steps (extend, write the copy, retype it `moov`) so that a live `moov` exists
+    /// again before the earlier steps are undone.
+    Truncate { len: u64, redo: usize },
+}
+
+/// The steps of an in-place edit and the file length before it.
+struct Plan {
+    old_len: u64,
+    ops: Vec<Op>,
+}
+
+fn label_in_place_with(
+    file: &mut std::fs::File,
+    label_json: &str,
+    hook: Hook,
+) -> Result<InPlace, FormatError> {
+    match plan_in_place(file, label_json)? {
+        Err(reason) => Ok(InPlace::NotApplicable(reason)),
+        Ok(plan) => run_plan(file, &plan, hook),
+    }
+}
+
+/// Checks applicability and builds the steps, reading only box headers, the `moov` and the
+/// few bytes the steps overwrite.
+fn plan_in_place(
+    file: &mut std::fs::File,
+    label_json: &str,
+) -> Result<Result<Plan, String>, FormatError> {
+    let old_len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(0))?;
+    let mut top = bmff::TopLevel::new(old_len);
+    let mut moov: Option<BoxHeader> = None;
+    let mut after: Vec<BoxHeader> = Vec::new();
+    while let Some(h) = top.next_box(file)? {
+        match &h.typ {
+            b"moof" => return Ok(Err("fragmented file (moof boxes)".into())),
+            b"moov" if moov.is_some() => return Ok(Err("more than one moov box".into())),
+            b"moov" => {
+                moov = Some(h);
+                continue;
+            }
+            b"mdat" if moov.is_some() => {
+                return Ok(Err("an mdat follows the moov".into()));
+            }
+            b"uuid" if h.uuid == Some(XMP_UUID) => {
+                let buf = bmff::read_payload(file, &h, super::MAX_SITE_BYTES, "XMP uuid box")?;
+                if strip_xmp_payload(buf.get(16..).unwrap_or(&[]), "uuid XMP")?.is_some() {
+                    return Ok(Err(
+                        "a top-level XMP uuid box holds a label to migrate".into()
+                    ));
+                }
+            }
+            b"meta" => {
+                let buf = bmff::read_payload(file, &h, super::MAX_SITE_BYTES, "meta box")?;
+                if !matches!(edit_meta(&buf, Edit::Remove)?, Edited::Same) {
+                    return Ok(Err("a top-level meta box holds a label to migrate".into()));
+                }
+            }
+            _ => {}
+        }
+        if moov.is_some() {
+            after.push(h);
+        }
+    }
+    let moov =
+        moov.ok_or_else(|| FormatError::malformed("no moov box (not a playable MP4/MOV)"))?;
+    if top.trailing > 0 {
+        return Ok(Err(format!(
+            "{} stray bytes after the last box",
+            top.trailing
+        )));
+    }
+    if moov.to_eof {
+        return Ok(Err(
+            "the moov box has size 0 (runs to the end of the file)".into()
+        ));
+    }
+    if let Some(h) = after
+        .iter()
+        .find(|h| !matches!(&h.typ, b"free" | b"skip") || h.to_eof)
+    {
+        return Ok(Err(format!(
+            "a '{}' box{} follows the moov",
+            bmff::fourcc(&h.typ),
+            if h.to_eof { " of size 0" } else { "" }
+        )));
+    }
+
+    let payload = bmff::read_payload(file, &moov, bmff::MAX_IN_MEMORY_BOX, "moov box")?;
+    let mut new_payload = edit_moov(&payload, label_json)?;
+    // Nothing moves, but the old moov's bytes (and, when overwriting, the free space after it)
+    // change: refuse if any sample offset points there. A map that has no image for offsets at
+    // or past the moov makes the offset patcher report exactly that (and changes nothing else).
+    let mut guard = OffsetMap::default();
+    guard.replace(moov.start, u64::MAX, 0);
+    if let Err(e) = bmff::patch_moov_offsets(&mut new_payload, &guard) {
+        return Ok(Err(format!(
+            "the moov's offsets cannot stay as they are: {e}"
+        )));
+    }
+    // The new moov's size field (8-byte header: at most 64 MiB of input plus the label).
+    let n = new_payload.len() as u64 + 8;
+    if n > u64::from(u32::MAX) {
+        return Ok(Err("the new moov does not fit a 32-bit box size".into()));
+    }
+    let body = new_payload.as_slice();
+    let (s, t) = (moov.start, old_len);
+    let tail_len = t
+        .checked_add(n)
+        .ok_or_else(|| FormatError::malformed("file length overflows"))?;
+    let u32_be = |v: u64| u32::try_from(v).unwrap_or(0).to_be_bytes().to_vec();
+
+    // The region the new moov may overwrite: the old moov and the free boxes right after it,
+    // as long as the merged free box still has a 32-bit size.
+    let mut region_end = moov.end();
+    for h in &after {
+        if h.start == region_end && h.end() - s <= u64::from(u32::MAX) {
+            region_end = h.end();
+        } else {
+            break;
+        }
+    }
+    let r = region_end - s;
+    let overwrite =
+        moov.header_len == 8 && moov.size <= u64::from(u32::MAX) && (r == n || r >= n + 8);
+
+    // Steps 1-3 (both ways): a second, complete moov at the end of the file.
+    let mut tail = u32_be(n);
+    tail.extend_from_slice(b"free");
+    tail.extend_from_slice(body);
+    let mut ops = vec![
+        Op::Extend(tail_len),
+        Op::Write {
+            at: t,
+            new: tail,
+            old: None,
+        },
+        Op::Write {
+            at: t + 4,
+            new: b"moov".to_vec(),
+            old: Some(b"free".to_vec()),
+        },
+        // The commit: the old moov becomes padding; the one at the end is now the only moov.
+        Op::Write {
+            at: s + 4,
+            new: b"free".to_vec(),
+            old: Some(b"moov".to_vec()),
+        },
+    ];
+    if !overwrite {
+        // Zero the old moov's bytes so no stale label lingers in the padding.
+        let at = moov.payload_start();
+        ops.push(Op::Write {
+            at,
+            new: vec![0; payload.len()],
+            old: Some(payload),
+        });
+        return Ok(Ok(Plan { old_len, ops }));
+    }
+
+    // Merge the dead moov with the free boxes after it into one free box.
+    if r != moov.size {
+        ops.push(Op::Write {
+            at: s,
+            new: u32_be(r),
+            old: Some(u32_be(moov.size)),
+        });
+    }
+    // Inside that free box: the new moov's body, the leftover's free header, zeros over the
+    // rest of the old moov.
+    let rem = r - n;
+    let mut inner = body.to_vec();
+    if rem > 0 {
+        inner.extend_from_slice(&u32_be(rem));
+        inner.extend_from_slice(b"free");
+        let zeros_to = moov.end().max(s + n + 8);
+        inner.resize(usize::try_from(zeros_to - s - 8).unwrap_or(0), 0);
+    }
+    let mut old = vec![0u8; inner.len()];
+    file.seek(SeekFrom::Start(s + 8))?;
+    io::read_exact(file, &mut old, "free space after the moov")?;
+    ops.push(Op::Write {
+        at: s + 8,
+        new: inner,
+        old: Some(old),
+    });
+    // Shrink the free box to the new moov's size (the leftover header is already in place),
+    // then make it the moov: now two identical moov boxes.
+    if rem > 0 {
+        ops.push(Op::Write {
+            at: s,
+            new: u32_be(n),
+            old: Some(u32_be(r)),
+        });
+    }
+    ops.push(Op::Write {
+        at: s + 4,
+        new: b"moov".to_vec(),
+        old: Some(b"free".to_vec()),
+    });
+    ops.push(Op::Truncate { len: t, redo: 3 });
+    Ok(Ok(Plan { old_len, ops }))
+}
+
+/// Runs the steps, syncing after each; on an error undoes what was done and returns it.
+fn run_plan(file: &mut std::fs::File, plan: &Plan, hook: Hook) -> Result<InPlace, FormatError> {
+    for (i, op) in plan.ops.iter().enumerate() {
+        let fail = hook == Hook::FailAt(i);
+        let step = apply_op(file, op, fail).and_then(|()| file.sync_data());
+        if let Err(e) = step {
+            return Err(match rollback(file, plan, i) {
+                Ok(()) => FormatError::Io(e),
+                Err(re) => FormatError::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("{e}; restoring the file also failed: {re}"),
+                )),
+            });
+        }
+        if hook == Hook::CrashAfter(i) {
+            break;
+        }
+    }
+    Ok(InPlace::Done {
+        old_len: plan.old_len,
+    })
+}
+
+fn apply_op(file: &mut std::fs::File, op: &Op, fail: bool) -> std::io::Result<()> {
+    let injected = || std::io::Error::other("injected failure (test)");
+    match op {
+        Op::Extend(len) => {
+            if fail {
+                return Err(injected());
+            }
+            file.set_len(*len)
+        }
+        Op::Write { at, new, .. } => {
+            if fail {
+                // Half the bytes reach the disk, as in a torn write.
+                write_at(file, *at, new.get(..new.len() / 2).unwrap_or(&[]))?;
+                return Err(injected());
+            }
+            write_at(file, *at, new)
+        }
+        Op::Truncate { len, .. } => {
+            file.set_len(*len)?;
+            if fail {
+                return Err(injected());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Undoes steps `0..=failed` in reverse order, syncing after each undo.
+fn rollback(file: &mut std::fs::File, plan: &Plan, failed: usize) -> std::io::Result<()> {
+    for op in plan.ops.iter().take(failed + 1).rev() {
+        match op {
+            Op::Extend(_) => file.set_len(plan.old_len)?,
+            Op::Write {
+                at, old: Some(old), ..
+            } => write_at(file, *at, old)?,
+            Op::Write { old: None, .. } => continue,
+            Op::Truncate { redo, .. } => {
+                for op in plan.ops.iter().take(*redo) {
+                    apply_op(file, op, false)?;
+                    file.sync_data()?;
+                }
+                continue;
+            }
+        }
+        file.sync_data()?;
+    }
+    file.set_len(plan.old_len)?;
+    file.sync_data()
+}
+
+fn write_at(file: &mut std::fs::File, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+    file.seek(SeekFrom::Start(at))?;
+    file.write_all(bytes)
 }
 
 #[cfg(test)]
@@ -1786,6 +2152,436 @@ mod tests {
             let after = meta_tags(&out);
             for t in meta_tags(&test_data(name)) {
                 assert!(after.contains(&t), "{name}: lost {t}");
+            }
+        }
+    }
+
+    // ---- in-place labelling of moov-last files ----------------------------------------------
+
+    /// A labelled copy of a fixture in a temp dir, opened read-write.
+    fn temp_copy(bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.mp4");
+        std::fs::write(&path, bytes).unwrap();
+        (dir, path)
+    }
+
+    fn open_rw(path: &std::path::Path) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap()
+    }
+
+    fn in_place(path: &std::path::Path, json: &str, hook: Hook) -> Result<InPlace, FormatError> {
+        label_in_place_with(&mut open_rw(path), json, hook)
+    }
+
+    /// A label whose ProduceID has `n` characters (to vary the moov size).
+    fn label_len(n: usize) -> String {
+        SAMPLE_LABEL.replace("16b7bc9fc94e20a3_87f202bb", &"a".repeat(n))
+    }
+
+    fn top_types(bytes: &[u8]) -> Vec<String> {
+        bmff::children(bytes)
+            .unwrap()
+            .0
+            .iter()
+            .map(|k| bmff::fourcc(&k.typ))
+            .collect()
+    }
+
+    fn moov_box(bytes: &[u8]) -> Vec<u8> {
+        let (kids, _) = bmff::children(bytes).unwrap();
+        let moovs: Vec<&Child> = kids.iter().filter(|k| &k.typ == b"moov").collect();
+        assert_eq!(moovs.len(), 1, "{:?}", top_types(bytes));
+        moovs[0].whole(bytes).to_vec()
+    }
+
+    /// `ffmpeg -v error` decodes the file without a word.
+    fn assert_decodes_silently(ffmpeg: &std::path::Path, file: &std::path::Path, what: &str) {
+        let o = run(
+            ffmpeg,
+            &[
+                "-v".as_ref(),
+                "error".as_ref(),
+                "-i".as_ref(),
+                file.as_os_str(),
+                "-f".as_ref(),
+                "null".as_ref(),
+                "-".as_ref(),
+            ],
+        );
+        assert!(o.status.success(), "{what}");
+        assert!(
+            o.stderr.is_empty(),
+            "{what}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// The number of steps the in-place edit of `path` would take (None: not applicable).
+    fn step_count(path: &std::path::Path, json: &str) -> Option<usize> {
+        plan_in_place(&mut open_rw(path), json)
+            .unwrap()
+            .ok()
+            .map(|p| p.ops.len())
+    }
+
+    #[test]
+    fn ds16_mp4_in_place_labels_moov_last_file() {
+        let input = fixture("bmff-moovlast.mp4");
+        let moov_at = input.windows(4).position(|w| w == b"moov").unwrap() - 4;
+        let (_dir, path) = temp_copy(&input);
+        let r = in_place(&path, SAMPLE_LABEL, Hook::None).unwrap();
+        assert_eq!(
+            r,
+            InPlace::Done {
+                old_len: input.len() as u64
+            }
+        );
+        let out = std::fs::read(&path).unwrap();
+        assert_one_canonical(&out, SAMPLE_LABEL);
+        // Nothing before the old moov changed; the mdat is byte-identical; the old moov is now
+        // zeroed padding and the new one, equal to what the streaming writer makes, follows it.
+        assert_eq!(out[..moov_at], input[..moov_at]);
+        assert_eq!(digest(&out), digest(&input));
+        assert_eq!(top_types(&out), ["ftyp", "free", "mdat", "free", "moov"]);
+        assert_eq!(&out[moov_at + 4..moov_at + 8], b"free");
+        let old_moov_len = input.len() - moov_at;
+        assert!(
+            out[moov_at + 8..moov_at + old_moov_len]
+                .iter()
+                .all(|&b| b == 0)
+        );
+        assert_eq!(moov_box(&out), moov_box(&label(&input, SAMPLE_LABEL)));
+        assert_eq!(chunk_offsets(&out), chunk_offsets(&input));
+        assert!(
+            scan_bytes(&out)
+                .notes
+                .iter()
+                .all(|n| !n.contains("moov boxes"))
+        );
+
+        if let Some(ffprobe) = tool("ffprobe") {
+            let t = tags(&ffprobe, &path);
+            assert!(t.contains(&format!("TAG:AIGC={SAMPLE_LABEL}")), "{t:?}");
+        }
+        if let Some(ffmpeg) = tool("ffmpeg") {
+            assert_decodes_silently(&ffmpeg, &path, "in place");
+            let original = test_data("bmff-moovlast.mp4");
+            assert_eq!(framemd5(&ffmpeg, &original), framemd5(&ffmpeg, &path));
+        }
+    }
+
+    #[test]
+    fn ds16_mp4_in_place_twice_one_site_and_same_length_relabel_keeps_size() {
+        let input = fixture("bmff-moovlast.mp4");
+        let (_dir, path) = temp_copy(&input);
+        in_place(&path, SAMPLE_LABEL, Hook::None).unwrap();
+        let once = std::fs::read(&path).unwrap();
+        // A second label: whatever its size, one moov and one site.
+        assert!(matches!(
+            in_place(&path, SAMPLE_LABEL_2, Hook::None).unwrap(),
+            InPlace::Done { .. }
+        ));
+        let twice = std::fs::read(&path).unwrap();
+        assert_one_canonical(&twice, SAMPLE_LABEL_2);
+        assert_eq!(digest(&twice), digest(&input));
+        assert_eq!(moov_box(&twice), moov_box(&label(&once, SAMPLE_LABEL_2)));
+        // The same label again fits the moov exactly: it is overwritten, the file keeps its
+        // length and converges.
+        in_place(&path, SAMPLE_LABEL_2, Hook::None).unwrap();
+        let thrice = std::fs::read(&path).unwrap();
+        assert_eq!(thrice.len(), twice.len());
+        assert_eq!(thrice, twice);
+        assert_one_canonical(&thrice, SAMPLE_LABEL_2);
+        if let Some(ffprobe) = tool("ffprobe") {
+            let t = tags(&ffprobe, &path);
+            assert!(t.contains(&format!("TAG:AIGC={SAMPLE_LABEL_2}")), "{t:?}");
+        }
+        if let Some(ffmpeg) = tool("ffmpeg") {
+            assert_decodes_silently(&ffmpeg, &path, "relabelled in place");
+        }
+    }
+
+    #[test]
+    fn ds16_mp4_in_place_overwrite_shrinks_and_reuses_free_space() {
+        let input = fixture("bmff-moovlast.mp4");
+        let (_dir, path) = temp_copy(&input);
+        let (long, short, medium) = (label_len(200), label_len(10), label_len(100));
+        in_place(&path, &long, Hook::None).unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        // Shorter: written over the old moov, the leftover becomes a free box.
+        in_place(&path, &short, Hook::None).unwrap();
+        let out = std::fs::read(&path).unwrap();
+        assert_eq!(out.len() as u64, len);
+        assert_eq!(
+            top_types(&out),
+            ["ftyp", "free", "mdat", "free", "moov", "free"]
+        );
+        assert_one_canonical(&out, &short);
+        // No stale label text in the padding.
+        assert_eq!(
+            out.windows(long.len())
+                .filter(|w| *w == long.as_bytes())
+                .count(),
+            0
+        );
+        // Longer again, but within the moov plus the free box after it.
+        in_place(&path, &medium, Hook::None).unwrap();
+        let out = std::fs::read(&path).unwrap();
+        assert_eq!(out.len() as u64, len);
+        assert_one_canonical(&out, &medium);
+        assert_eq!(digest(&out), digest(&input));
+        // Longer than the space: appended, the file grows by the new moov.
+        in_place(&path, &label_len(300), Hook::None).unwrap();
+        let out = std::fs::read(&path).unwrap();
+        assert!(out.len() as u64 > len);
+        assert_one_canonical(&out, &label_len(300));
+        if let Some(ffmpeg) = tool("ffmpeg") {
+            assert_decodes_silently(&ffmpeg, &path, "after overwrites");
+        }
+    }
+
+    #[test]
+    fn ds16_mp4_in_place_not_applicable_leaves_file_untouched() {
+        let moovlast = fixture("bmff-moovlast.mp4");
+        let moov_at = moovlast.windows(4).position(|w| w == b"moov").unwrap() - 4;
+        // A labelled XMP uuid box outside moov (it must be migrated: full rewrite).
+        let mut xmp_uuid = XMP_UUID.to_vec();
+        xmp_uuid.extend_from_slice(xmp_with_label(SAMPLE_LABEL_2).as_bytes());
+        let mut with_xmp = moovlast[..moov_at].to_vec();
+        bmff::push_box(&mut with_xmp, *b"uuid", &xmp_uuid);
+        with_xmp.extend_from_slice(&moovlast[moov_at..]);
+        // A C2PA box after the moov.
+        let mut c2pa = bmff::C2PA_UUID.to_vec();
+        c2pa.extend_from_slice(b"\0\0\0\0manifest");
+        let mut c2pa_after = moovlast.clone();
+        bmff::push_box(&mut c2pa_after, *b"uuid", &c2pa);
+        // Two moov boxes; stray trailing bytes; a free box of size 0 after the moov.
+        let mut two = moovlast.clone();
+        two.extend_from_slice(&moovlast[moov_at..]);
+        let mut stray = moovlast.clone();
+        stray.extend_from_slice(&[0, 0, 0]);
+        let mut free0 = moovlast.clone();
+        free0.extend_from_slice(&[0, 0, 0, 0, b'f', b'r', b'e', b'e', 1, 2, 3]);
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("faststart", fixture("bmff-faststart.mp4"), "mdat follows"),
+            (
+                "faststart mov",
+                fixture("bmff-faststart.mov"),
+                "mdat follows",
+            ),
+            ("m4a", fixture("bmff-audio.m4a"), "mdat follows"),
+            ("fragmented", fixture("bmff-fragmented.mp4"), "fragmented"),
+            ("xmp uuid", with_xmp, "XMP uuid"),
+            ("c2pa after moov", c2pa_after, "'uuid' box"),
+            ("two moov", two, "more than one moov"),
+            ("stray bytes", stray, "stray bytes"),
+            ("free size 0", free0, "size 0"),
+        ];
+        for (name, bytes, why) in cases {
+            let (_dir, path) = temp_copy(&bytes);
+            match in_place(&path, SAMPLE_LABEL, Hook::None).unwrap() {
+                InPlace::NotApplicable(reason) => assert!(reason.contains(why), "{name}: {reason}"),
+                other => panic!("{name}: {other:?}"),
+            }
+            assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name}");
+        }
+        // Malformed input is an error, as for the streaming writer, and nothing is written.
+        let truncated = &moovlast[..moovlast.len() - 10];
+        let (_dir, path) = temp_copy(truncated);
+        assert!(in_place(&path, SAMPLE_LABEL, Hook::None).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), truncated);
+    }
+
+    #[test]
+    fn ds16_mp4_in_place_migrates_variants_inside_moov() {
+        // A bare udta/AIGC atom and an XMP_ label inside moov are migrated in place.
+        let input = fixture("bmff-moovlast.mp4");
+        let variant = edit_moov_payload(&input, |moov| {
+            edit_child(moov, b"udta", |udta| {
+                let mut u = udta.to_vec();
+                bmff::push_box(&mut u, *b"AIGC", SAMPLE_LABEL_2.as_bytes());
+                bmff::push_box(&mut u, *b"XMP_", xmp_with_label(SAMPLE_LABEL_2).as_bytes());
+                u
+            })
+        });
+        assert_eq!(label_sites(&scan_bytes(&variant)).len(), 2);
+        let (_dir, path) = temp_copy(&variant);
+        assert!(matches!(
+            in_place(&path, SAMPLE_LABEL, Hook::None).unwrap(),
+            InPlace::Done { .. }
+        ));
+        let out = std::fs::read(&path).unwrap();
+        assert_one_canonical(&out, SAMPLE_LABEL);
+        assert_eq!(moov_box(&out), moov_box(&label(&variant, SAMPLE_LABEL)));
+    }
+
+    /// The three files whose in-place edits exercise every kind of step: the first label
+    /// (append), a same-size relabel (exact overwrite) and a relabel that merges the free box
+    /// after the moov and leaves a shorter leftover (overwrite with merge and shrink).
+    fn in_place_scenarios() -> Vec<(&'static str, Vec<u8>, String)> {
+        let input = fixture("bmff-moovlast.mp4");
+        let (_dir, path) = temp_copy(&input);
+        in_place(&path, SAMPLE_LABEL, Hook::None).unwrap();
+        let labelled = std::fs::read(&path).unwrap();
+        in_place(&path, &label_len(200), Hook::None).unwrap();
+        in_place(&path, &label_len(10), Hook::None).unwrap();
+        let with_free = std::fs::read(&path).unwrap();
+        assert_eq!(
+            top_types(&with_free),
+            ["ftyp", "free", "mdat", "free", "free", "moov", "free"]
+        );
+        vec![
+            ("append", input, SAMPLE_LABEL.to_string()),
+            ("overwrite exact", labelled, SAMPLE_LABEL.to_string()),
+            ("overwrite merge", with_free, label_len(100)),
+        ]
+    }
+
+    #[test]
+    fn ds16_mp4_in_place_crash_after_any_step_leaves_a_valid_file() {
+        let ffmpeg = tool("ffmpeg");
+        let ffprobe = tool("ffprobe");
+        for (name, start, json) in in_place_scenarios() {
+            let (_d, p) = temp_copy(&start);
+            let steps = step_count(&p, &json).unwrap();
+            assert!(steps >= 5, "{name}: {steps}");
+            let before = label_sites(&scan_bytes(&start))
+                .first()
+                .map(|s| s.payload.clone());
+            for crash in 0..steps {
+                let what = format!("{name}, crash after step {crash}");
+                let (_dir, path) = temp_copy(&start);
+                in_place(&path, &json, Hook::CrashAfter(crash)).unwrap();
+                let bytes = std::fs::read(&path).unwrap();
+                assert_eq!(digest(&bytes), digest(&start), "{what}");
+                // hegui reads it: the first moov's label (old or new) is canonical; a label in a
+                // second moov is reported as such and not canonical.
+                let s = scan(&mut Cursor::new(bytes.clone())).unwrap();
+                let canonical: Vec<&RawSite> = label_sites(&s)
+                    .into_iter()
+                    .filter(|x| x.canonical)
+                    .collect();
+                assert!(canonical.len() <= 1, "{what}: {:?}", s.sites);
+                let first = canonical.first().map(|x| x.payload.clone());
+                let new = Some(SitePayload::Json(json.clone()));
+                assert!(first == before || first == new, "{what}: {first:?}");
+                for x in label_sites(&s).iter().filter(|x| !x.canonical) {
+                    assert!(x.location.starts_with("mp4:moov#2/"), "{what}: {x:?}");
+                    assert!(s.notes.iter().any(|n| n.contains("2 moov boxes")), "{what}");
+                }
+                if let Some(ffmpeg) = &ffmpeg {
+                    assert_decodes_silently(ffmpeg, &path, &what);
+                }
+                if let (Some(ffprobe), Some(SitePayload::Json(j))) = (&ffprobe, &first) {
+                    assert!(
+                        tags(ffprobe, &path).contains(&format!("TAG:AIGC={j}")),
+                        "{what}"
+                    );
+                }
+                // The streaming writer cleans up: one moov, one site.
+                let fixed = label(&bytes, SAMPLE_LABEL_2);
+                assert_one_canonical(&fixed, SAMPLE_LABEL_2);
+                moov_box(&fixed);
+                assert_eq!(digest(&fixed), digest(&start), "{what}");
+                // So does running the in-place edit again, when it applies.
+                match in_place(&path, SAMPLE_LABEL_2, Hook::None).unwrap() {
+                    InPlace::Done { .. } => {
+                        assert_one_canonical(&std::fs::read(&path).unwrap(), SAMPLE_LABEL_2);
+                    }
+                    InPlace::NotApplicable(reason) => assert!(
+                        reason.contains("more than one moov") || reason.contains("box"),
+                        "{what}: {reason}"
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ds16_mp4_in_place_failure_at_any_step_restores_the_file() {
+        for (name, start, json) in in_place_scenarios() {
+            let (_d, p) = temp_copy(&start);
+            let steps = step_count(&p, &json).unwrap();
+            for fail in 0..steps {
+                let (_dir, path) = temp_copy(&start);
+                let r = in_place(&path, &json, Hook::FailAt(fail));
+                assert!(
+                    matches!(r, Err(FormatError::Io(ref e)) if e.to_string().contains("injected")),
+                    "{name} step {fail}: {r:?}"
+                );
+                assert!(
+                    std::fs::read(&path).unwrap() == start,
+                    "{name}: failing step {fail} was not rolled back"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ds16_mp4_second_moov_is_reported_and_dropped_by_write() {
+        // What an interrupted in-place label leaves: the original moov, then a labelled one.
+        let input = fixture("bmff-moovlast.mp4");
+        let moov_at = input.windows(4).position(|w| w == b"moov").unwrap() - 4;
+        let mut two = input.clone();
+        two.extend_from_slice(&moov_box(&label(&input, SAMPLE_LABEL)));
+        let s = scan_bytes(&two);
+        let sites = label_sites(&s);
+        assert_eq!(sites.len(), 1);
+        assert!(!sites[0].canonical);
+        assert_eq!(sites[0].location, "mp4:moov#2/udta/meta/keys:AIGC");
+        assert!(
+            s.notes.iter().any(|n| n.starts_with("2 moov boxes")),
+            "{:?}",
+            s.notes
+        );
+        let out = label(&two, SAMPLE_LABEL_2);
+        assert_one_canonical(&out, SAMPLE_LABEL_2);
+        assert_eq!(out[..moov_at], input[..moov_at]);
+        assert_eq!(top_types(&out), ["ftyp", "free", "mdat", "moov"]);
+        // A second moov before the mdat is dropped too and the offsets follow.
+        let fast = fixture("bmff-faststart.mp4");
+        let moov = moov_box(&fast);
+        let mut shifted = moov[8..].to_vec();
+        let mut map = OffsetMap::default();
+        map.replace(32, 32, moov.len() as u64);
+        bmff::patch_moov_offsets(&mut shifted, &map).unwrap();
+        let mut dup = fast[..32].to_vec();
+        bmff::push_box(&mut dup, *b"moov", &shifted);
+        dup.extend_from_slice(&fast[32..]);
+        let out = label(&dup, SAMPLE_LABEL);
+        assert_one_canonical(&out, SAMPLE_LABEL);
+        assert_chunks_follow(&dup, &out);
+        assert_eq!(out, label(&fast, SAMPLE_LABEL));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Damaged moov-last files: no panic, and unless the edit is done the file is untouched.
+        #[test]
+        fn mp4_in_place_never_panics_on_damaged_file(
+            cut in 0usize..8000,
+            flips in proptest::collection::vec((0usize..8000, any::<u8>()), 0..8),
+        ) {
+            let mut bytes = label(&fixture("bmff-moovlast.mp4"), SAMPLE_LABEL);
+            for (at, v) in flips {
+                let n = bytes.len();
+                bytes[at % n] = v;
+            }
+            bytes.truncate(cut.min(bytes.len()));
+            let (_dir, path) = temp_copy(&bytes);
+            match in_place(&path, SAMPLE_LABEL_2, Hook::None) {
+                Ok(InPlace::Done { old_len }) => {
+                    prop_assert_eq!(old_len, bytes.len() as u64);
+                    let _ = scan_bytes(&std::fs::read(&path).unwrap());
+                }
+                Ok(InPlace::NotApplicable(_)) | Err(_) => {
+                    prop_assert!(std::fs::read(&path).unwrap() == bytes);
+                }
             }
         }
     }

@@ -155,3 +155,24 @@ fn ds16_minimax_markdown_label_is_noncompliant() {
         report.problems
     );
 }
+
+#[test]
+fn ds16_mp4_in_place_label_keeps_the_media_where_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/bmff-moovlast.mp4");
+    let path = dir.path().join("clip.mp4");
+    std::fs::copy(&src, &path).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let moov_at = before.windows(4).position(|w| w == b"moov").unwrap() - 4;
+    let w = label_file(&path, &path, &request(None)).unwrap();
+    let after = std::fs::read(&path).unwrap();
+    // Everything before the old moov (ftyp, mdat) is untouched: no copy was made.
+    assert_eq!(&after[..moov_at], &before[..moov_at]);
+    let report = inspect_file(&path, &InspectOptions::default()).unwrap();
+    assert_eq!(report.verdict, Verdict::Labeled, "{report:?}");
+    assert_eq!(report.label.unwrap(), w.label);
+    assert_eq!(
+        content_bytes(Format::Mp4, &before).unwrap(),
+        content_bytes(Format::Mp4, &after).unwrap()
+    );
+}
