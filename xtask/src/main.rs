@@ -134,7 +134,15 @@ fn ci() -> Result<()> {
         .env("HEGUI_REQUIRE_TOOLS", "1"))?;
     // The C2PA feature's own tests (G1-G3) and the CLI built with it.
     run(cargo()
-        .args(["test", "-p", "hegui-label", "-p", "hegui-cli", "--features", "hegui-cli/c2pa"])
+        .args([
+            "test",
+            "-p",
+            "hegui-label",
+            "-p",
+            "hegui-cli",
+            "--features",
+            "hegui-cli/c2pa",
+        ])
         .env("HEGUI_REQUIRE_TOOLS", "1"))?;
     // The fuzz targets are built (not run) so they never rot; `cargo xtask fuzz` runs one.
     run(cargo().args(["build", "--manifest-path", "fuzz/Cargo.toml", "--bins"]))?;
