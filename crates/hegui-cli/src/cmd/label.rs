@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use hegui_label::explicit::text::TextPlacement;
 use hegui_label::explicit::{AudioPlacement, ExplicitKind, LabelText, Position};
 use hegui_label::ops::ExplicitRequest;
-use hegui_label::{AigcClass, LabelRequest, LabelSigner};
+use hegui_label::{AigcClass, LabelRequest};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -46,12 +46,7 @@ fn is_plain_text(path: &Path) -> bool {
 }
 
 pub fn run(args: LabelArgs) -> Result<ExitCode> {
-    let signer = match &args.key {
-        Some(p) => Some(LabelSigner::from_pem(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )?),
-        None => None,
-    };
+    let signer = super::load_signer(args.key.as_deref())?;
     let class = AigcClass::from_label_value(&args.label).context("--label must be 1, 2 or 3")?;
     let explicit = explicit_request(&args.explicit)?;
     let c2pa = c2pa_step::load(&args.c2pa)?;

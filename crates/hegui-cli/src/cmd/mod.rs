@@ -40,3 +40,13 @@ fn known_format(path: &std::path::Path) -> bool {
         .unwrap_or(0);
     hegui_label::Format::sniff(&head[..n], Some(path)).is_some()
 }
+
+/// Loads the SM2 signing key named by `--key`, if any.
+fn load_signer(path: Option<&std::path::Path>) -> anyhow::Result<Option<hegui_label::LabelSigner>> {
+    use anyhow::Context;
+    let Some(p) = path else {
+        return Ok(None);
+    };
+    let pem = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    Ok(Some(hegui_label::LabelSigner::from_pem(&pem)?))
+}

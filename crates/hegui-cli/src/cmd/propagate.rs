@@ -4,16 +4,11 @@ use super::{c2pa_step, finish, known_format};
 use crate::batch;
 use crate::flags::PropagateArgs;
 use anyhow::{Context, Result, bail};
-use hegui_label::{LabelSigner, PropagateRequest, PropagationBasis};
+use hegui_label::{PropagateRequest, PropagationBasis};
 use std::process::ExitCode;
 
 pub fn run(args: PropagateArgs) -> Result<ExitCode> {
-    let signer = match &args.key {
-        Some(p) => Some(LabelSigner::from_pem(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )?),
-        None => None,
-    };
+    let signer = super::load_signer(args.key.as_deref())?;
     let basis = match (args.declared, args.detected) {
         (true, _) => Some(PropagationBasis::Declared),
         (_, true) => Some(PropagationBasis::Detected),
