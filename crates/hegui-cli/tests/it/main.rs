@@ -195,3 +195,149 @@ fn cli_usage_errors() {
         assert!(!hegui(&[verb, s(&inp)]).status.success());
     }
 }
+
+#[test]
+fn ds17_cli_explicit_labels_in_the_same_command() {
+    let (dir, inp) = inputs();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hegui-label/test_data");
+    std::fs::copy(src.join("wav-pcm.wav"), inp.join("d.wav")).unwrap();
+    std::fs::copy(src.join("markdown-plain.md"), inp.join("e.md")).unwrap();
+    std::fs::write(inp.join("f.txt"), "导出的回答。\n").unwrap();
+    // The docx has no explicit path; leave it out of this run.
+    std::fs::remove_file(inp.join("c.docx")).unwrap();
+    std::fs::remove_file(inp.join("sub/b.mp3")).unwrap();
+    let out = dir.path().join("out");
+    let o = hegui(&[
+        "label",
+        "--producer",
+        PRODUCER,
+        "--explicit",
+        "-o",
+        s(&out),
+        s(&inp),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.contains("a.webp [webp]") && stdout.contains("explicit=image"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("explicit=audio"), "{stdout}");
+    assert!(stdout.contains("e.md [markdown]"), "{stdout}");
+    assert!(
+        std::fs::read_to_string(out.join("e.md"))
+            .unwrap()
+            .trim_end()
+            .ends_with("*（AI生成）*")
+    );
+    assert!(
+        std::fs::read_to_string(out.join("f.txt"))
+            .unwrap()
+            .contains("（AI生成）")
+    );
+    // Every labelled output still carries exactly one conforming implicit label.
+    let o = hegui(&[
+        "inspect",
+        "--json",
+        s(&out.join("a.webp")),
+        s(&out.join("d.wav")),
+        s(&out.join("e.md")),
+    ]);
+    for r in json_lines(&o) {
+        assert_eq!(r["verdict"], "labeled", "{r}");
+        assert_eq!(r["sites"].as_array().unwrap().len(), 1, "{r}");
+    }
+}
+
+#[test]
+fn ds17_cli_refuses_wording_without_both_elements() {
+    let (_dir, inp) = inputs();
+    let o = hegui(&[
+        "label",
+        "--producer",
+        PRODUCER,
+        "--explicit=image",
+        "--label-text",
+        "AI助手为您服务",
+        "--in-place",
+        s(&inp.join("a.webp")),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("generation"));
+}
+
+#[test]
+fn cli_c2pa_without_the_feature_says_how_to_get_it() {
+    if cfg!(feature = "c2pa") {
+        return;
+    }
+    let (dir, inp) = inputs();
+    let cert = dir.path().join("c.pem");
+    std::fs::write(&cert, "x").unwrap();
+    let o = hegui(&[
+        "label",
+        "--producer",
+        PRODUCER,
+        "--c2pa",
+        "--c2pa-cert",
+        s(&cert),
+        "--c2pa-key",
+        s(&cert),
+        "--in-place",
+        s(&inp.join("a.webp")),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--features c2pa"));
+}
+
+#[test]
+fn ds18_cli_c2pa_cosigns_and_inspect_reports_it() {
+    if !cfg!(feature = "c2pa") {
+        return;
+    }
+    let (_dir, inp) = inputs();
+    let td = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hegui-label/test_data");
+    let (cert, key) = (
+        td.join("c2pa-test-es256.pem"),
+        td.join("c2pa-test-es256.key"),
+    );
+    let file = inp.join("a.webp");
+    let o = hegui(&[
+        "label",
+        "--producer",
+        PRODUCER,
+        "--c2pa",
+        "--c2pa-cert",
+        s(&cert),
+        "--c2pa-key",
+        s(&key),
+        "--in-place",
+        s(&file),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = &json_lines(&hegui(&["inspect", "--json", s(&file)]))[0];
+    assert_eq!(r["verdict"], "labeled", "{r}");
+    assert_eq!(r["c2pa"]["present"], true, "{r}");
+    assert_eq!(r["c2pa"]["valid"], true, "{r}");
+    // A platform's propagation re-signs with the earlier manifest as ingredient (G2).
+    let o = hegui(&[
+        "propagate",
+        "--propagator",
+        PROPAGATOR,
+        "--c2pa",
+        "--c2pa-cert",
+        s(&cert),
+        "--c2pa-key",
+        s(&key),
+        "--in-place",
+        s(&file),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = &json_lines(&hegui(&["inspect", "--json", s(&file)]))[0];
+    assert_eq!(r["c2pa"]["valid"], true, "{r}");
+    assert_eq!(r["label"]["ContentPropagator"], PROPAGATOR);
+}
