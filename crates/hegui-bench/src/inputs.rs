@@ -29,13 +29,16 @@ pub struct Inputs {
     pub mp3: PathBuf,
     /// ~2 GB MP4, moov last and moov first; `None` with `--quick`.
     pub mp4_2g: Option<(PathBuf, PathBuf)>,
+    /// 60 s of 1080p25 H.264 (veryfast, keyframe every 2 s) with AAC audio, for the explicit
+    /// video label; `None` with `--quick`.
+    pub clip_60s: Option<PathBuf>,
 }
 
 /// Number of JPEGs in the batch directory.
 pub const BATCH_FILES: usize = 40;
 
-/// Builds whatever is missing under `dir`.
-pub fn build(dir: &Path, with_2g: bool) -> Result<Inputs> {
+/// Builds whatever is missing under `dir`; the 2 GB files and the 60 s clip only when `full`.
+pub fn build(dir: &Path, full: bool) -> Result<Inputs> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let p = |name: &str| dir.join(name);
     let inputs = Inputs {
@@ -47,7 +50,8 @@ pub fn build(dir: &Path, with_2g: bool) -> Result<Inputs> {
         mp4_200_moov_last: p("video-200mb-moovlast.mp4"),
         mp4_200_moov_first: p("video-200mb-faststart.mp4"),
         mp3: p("audio-sine.mp3"),
-        mp4_2g: with_2g.then(|| (p("video-2gb-moovlast.mp4"), p("video-2gb-faststart.mp4"))),
+        mp4_2g: full.then(|| (p("video-2gb-moovlast.mp4"), p("video-2gb-faststart.mp4"))),
+        clip_60s: full.then(|| p("video-60s-1080p25.mp4")),
     };
 
     for (path, w, h) in [(&inputs.hd_png, 1920, 1080), (&inputs.uhd_png, 3840, 2160)] {
@@ -171,6 +175,34 @@ pub fn build(dir: &Path, with_2g: bool) -> Result<Inputs> {
             tmp,
         )
     })?;
+    if let Some(clip) = &inputs.clip_60s {
+        once(clip, |tmp| {
+            ffmpeg(
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc2=size=1920x1080:rate=25",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "sine=frequency=440",
+                    "-t",
+                    "60",
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "veryfast",
+                    "-g",
+                    "50",
+                    "-c:a",
+                    "aac",
+                    "-shortest",
+                ],
+                tmp,
+            )
+        })?;
+    }
     if let Some((last, first)) = &inputs.mp4_2g {
         once(last, |tmp| {
             ffmpeg(

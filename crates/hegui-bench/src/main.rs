@@ -1,6 +1,8 @@
 //! `hegui-bench`: how fast `hegui label` is against the tools people would otherwise use
 //! (exiftool for images, ffmpeg for audio/video) and against the physical floor (`cp`), and how
-//! much memory it needs for a 2 GB video.
+//! much memory it needs for a 2 GB video. A second section (issue 3, see `issue3.rs`) compares
+//! the explicit image and video labels with ImageMagick and a full ffmpeg re-encode, and
+//! `--in-place` MP4 labelling with the ffmpeg remux.
 //!
 //! A benchmark binary, not a test; it never runs in CI:
 //!
@@ -12,6 +14,7 @@
 //! `target/bench-data/` with ffmpeg (see `inputs.rs`) and reused.
 
 mod inputs;
+mod issue3;
 mod measure;
 mod report;
 
@@ -27,7 +30,7 @@ pub const PRODUCER: &str = "001191440300708461136T1XGW3";
 const USAGE: &str = "\
 usage: cargo run --release -p hegui-bench -- [--quick] [--reps N] [--no-build] [--no-sync] [--hegui PATH]
 
-  --quick      3 repetitions (unless --reps) and no 2 GB input
+  --quick      3 repetitions (unless --reps), no 2 GB input and no 60 s explicit-video case
   --reps N     timed repetitions per command (default 7); the median is reported
   --no-build   do not run `cargo build --release -p hegui-cli` first (target/release/hegui must exist)
   --no-sync    do not run `sync` and wait for the disk to go idle (untimed) before each run
@@ -36,7 +39,7 @@ usage: cargo run --release -p hegui-bench -- [--quick] [--reps N] [--no-build] [
 /// Command-line options.
 #[derive(Debug, Clone)]
 pub struct Opts {
-    /// Skip the 2 GB input, fewer repetitions.
+    /// Skip the 2 GB input and the 60 s video case, fewer repetitions.
     pub quick: bool,
     /// Timed repetitions per command.
     pub reps: usize,
@@ -129,6 +132,11 @@ pub struct Contender {
     pub labels: bool,
     /// What the "label in output" column says when `labels` is false.
     pub note: &'static str,
+    /// Copied from `.0` to `.1` before every run, untimed (the scratch file an in-place run
+    /// rewrites); `clean` is then `.1`.
+    pub prepare: Option<(PathBuf, PathBuf)>,
+    /// Why the command cannot run here (a tool or font is missing): reported, never run.
+    pub unavailable: Option<String>,
 }
 
 /// One input and the commands compared on it.
@@ -144,6 +152,19 @@ pub struct Case {
     pub warm: Vec<PathBuf>,
     /// The commands.
     pub contenders: Vec<Contender>,
+    /// Which part of the report the case belongs to.
+    pub section: Section,
+    /// At most this many timed repetitions (for commands that take tens of seconds).
+    pub max_reps: Option<usize>,
+}
+
+/// The parts of the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// The implicit label against exiftool, ffmpeg remux and cp (the first bench).
+    Implicit,
+    /// Issue 3: explicit labels against ImageMagick and an ffmpeg re-encode; MP4 in place.
+    Issue3,
 }
 
 /// What happened to one contender.
@@ -155,9 +176,13 @@ pub enum Outcome {
         runs: Vec<Run>,
         /// Label check on the warm-up run's output: `None` for `cp`, else a short verdict.
         label: Option<String>,
+        /// Bytes the warm-up run wrote (all files for a directory output).
+        out_bytes: Option<u64>,
     },
     /// A run failed; the message names the command's stderr.
     Failed(String),
+    /// Not run: a tool or font it needs is missing (the message says which, and how to install it).
+    Skipped(String),
 }
 
 /// The measurements of one case, parallel to `case.contenders`.
@@ -256,7 +281,9 @@ fn run(opts: &Opts) -> Result<()> {
         json,
         out: out.path().to_path_buf(),
     };
-    let cases = cases(&env, &inputs)?;
+    let mut cases = cases(&env, &inputs)?;
+    let explicit = issue3::setup(&data);
+    cases.extend(issue3::cases(&env, &inputs, &explicit)?);
 
     let inflight = report::inflight_file(&data);
     let mut results = Vec::new();
@@ -271,6 +298,7 @@ fn run(opts: &Opts) -> Result<()> {
         load: (&load_before, &load_after),
         floor,
         results: &results,
+        issue3: &explicit,
     });
     Ok(())
 }
@@ -390,6 +418,8 @@ impl Env {
             clean_is_dir,
             labels: true,
             note: "",
+            prepare: None,
+            unavailable: None,
         })
     }
 
@@ -415,6 +445,8 @@ impl Env {
                 clean_is_dir: true,
                 labels: true,
                 note: "",
+                prepare: None,
+                unavailable: None,
             })
         } else {
             let outp = self.out_file(case, "exiftool", input)?;
@@ -433,6 +465,8 @@ impl Env {
                 clean_is_dir: false,
                 labels: true,
                 note: "",
+                prepare: None,
+                unavailable: None,
             })
         }
     }
@@ -463,6 +497,8 @@ impl Env {
             clean_is_dir: false,
             labels: true,
             note: "",
+            prepare: None,
+            unavailable: None,
         })
     }
 
@@ -475,6 +511,8 @@ impl Env {
             clean_is_dir: false,
             labels: false,
             note: "— (plain copy)",
+            prepare: None,
+            unavailable: None,
         })
     }
 
@@ -495,6 +533,8 @@ impl Env {
             clean_is_dir: false,
             labels: false,
             note: "— (plain copy)",
+            prepare: None,
+            unavailable: None,
         })
     }
 }
@@ -549,6 +589,8 @@ fn cases(env: &Env, i: &inputs::Inputs) -> Result<Vec<Case>> {
             bytes: bytes_of(input),
             warm,
             contenders,
+            section: Section::Implicit,
+            max_reps: None,
         })
     };
     cases.push(startup(env)?);
@@ -627,6 +669,8 @@ fn startup(env: &Env) -> Result<Case> {
         clean_is_dir: false,
         labels: false,
         note: "— (no output)",
+        prepare: None,
+        unavailable: None,
     };
     Ok(Case {
         key: "startup",
@@ -639,6 +683,8 @@ fn startup(env: &Env) -> Result<Case> {
             c("ffmpeg -version", os(&[&"ffmpeg", &"-version"])),
             c("cp --version", os(&[&"cp", &"--version"])),
         ],
+        section: Section::Implicit,
+        max_reps: None,
     })
 }
 
@@ -712,20 +758,62 @@ fn label_check(c: &Contender) -> Option<String> {
     })
 }
 
+/// Copies a contender's scratch input into place (untimed), through user space so the copy is
+/// a file of its own (no shared extents) whose pages are then written back by `sync`.
+fn prepare(c: &Contender) -> Result<()> {
+    let Some((from, to)) = &c.prepare else {
+        return Ok(());
+    };
+    let mut r = std::fs::File::open(from).with_context(|| format!("opening {}", from.display()))?;
+    let mut w = std::fs::File::create(to).with_context(|| format!("creating {}", to.display()))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut r, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        std::io::Write::write_all(&mut w, &buf[..n])?;
+    }
+    Ok(())
+}
+
+fn inode(p: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).ok().map(|m| m.ino())
+}
+
 /// Measures every contender of `case`: one untimed warm-up run each (its output is checked for
-/// the label), then `reps` timed runs, interleaved round-robin so that drifting background load
-/// hits all tools alike.
+/// the label), then `reps` timed runs (fewer when the case says so), interleaved round-robin so
+/// that drifting background load hits all tools alike.
 fn run_case(case: Case, opts: &Opts, inflight: Option<&Path>) -> Result<CaseResult> {
+    let reps = case.max_reps.map_or(opts.reps, |m| m.min(opts.reps));
     eprintln!("== {} ({})", case.title, report::size(case.bytes));
     warm(&case.warm)?;
     let mut outcomes: Vec<Outcome> = Vec::new();
     for c in &case.contenders {
+        if let Some(why) = &c.unavailable {
+            eprintln!("   {} not run: {why}", c.tool);
+            outcomes.push(Outcome::Skipped(why.clone()));
+            continue;
+        }
         clean(c)?;
+        prepare(c)?;
+        let before = inode(&c.clean);
         outcomes.push(match measure::run_once(&c.argv) {
-            Ok(_) => Outcome::Done {
-                runs: Vec::new(),
-                label: label_check(c),
-            },
+            Ok(_) => {
+                let label = label_check(c).map(|l| match (&c.prepare, before, inode(&c.clean)) {
+                    (Some(_), Some(b), Some(a)) if a == b => {
+                        format!("{l} (same inode: patched in place)")
+                    }
+                    (Some(_), Some(_), Some(_)) => format!("{l} (new inode: rewritten)"),
+                    _ => l,
+                });
+                Outcome::Done {
+                    runs: Vec::new(),
+                    label,
+                    out_bytes: c.clean.exists().then(|| bytes_of(&c.clean)),
+                }
+            }
             Err(e) => {
                 eprintln!("   {} failed: {e}", c.tool);
                 Outcome::Failed(e)
@@ -733,12 +821,13 @@ fn run_case(case: Case, opts: &Opts, inflight: Option<&Path>) -> Result<CaseResu
         });
         clean(c)?;
     }
-    for rep in 0..opts.reps {
+    for rep in 0..reps {
         for (c, outcome) in case.contenders.iter().zip(outcomes.iter_mut()) {
             let Outcome::Done { runs, .. } = outcome else {
                 continue;
             };
             clean(c)?;
+            prepare(c)?;
             if opts.sync {
                 sync_all();
                 settle(inflight);
@@ -749,7 +838,7 @@ fn run_case(case: Case, opts: &Opts, inflight: Option<&Path>) -> Result<CaseResu
                         "   {:<12} run {}/{}: {} (peak RSS {})",
                         c.tool,
                         rep + 1,
-                        opts.reps,
+                        reps,
                         report::ms(r.elapsed),
                         report::mib(r.max_rss_kib)
                     );
@@ -766,7 +855,9 @@ fn run_case(case: Case, opts: &Opts, inflight: Option<&Path>) -> Result<CaseResu
         }
     }
     for c in &case.contenders {
-        clean(c)?;
+        if c.unavailable.is_none() {
+            clean(c)?;
+        }
     }
     Ok(CaseResult { case, outcomes })
 }
