@@ -72,12 +72,13 @@ impl<R: Read + Seek> Seek for SeekBufReader<R> {
             SeekFrom::Current(d) => self.position().checked_add_signed(d),
             SeekFrom::End(_) => None,
         };
-        if let Some(t) = target {
-            if t >= self.buf_start && t <= self.buf_start + self.filled as u64 {
-                // Within the buffer (the difference is at most `filled`, so it fits a usize).
-                self.pos = usize::try_from(t - self.buf_start).unwrap_or(self.filled);
-                return Ok(t);
-            }
+        if let Some(t) = target
+            && t >= self.buf_start
+            && t <= self.buf_start + self.filled as u64
+        {
+            // Within the buffer (the difference is at most `filled`, so it fits a usize).
+            self.pos = usize::try_from(t - self.buf_start).unwrap_or(self.filled);
+            return Ok(t);
         }
         // The inner reader sits at `buf_start + filled`; express relative seeks from the
         // logical position, which is where the caller thinks it is.
