@@ -91,7 +91,13 @@ pub(crate) fn write(
     let mut top = bmff::TopLevel::new(total);
     let mut meta_h: Option<BoxHeader> = None;
     let mut replacements: Vec<(BoxHeader, Vec<u8>)> = Vec::new();
+    // Payload ranges of the top-level mdat boxes: the only file bytes an item update may
+    // overwrite, so that a malformed extent reaching into a box header cannot break the file.
+    let mut mdat_payloads: Vec<(u64, u64)> = Vec::new();
     while let Some(h) = top.next_box(src)? {
+        if &h.typ == b"mdat" {
+            mdat_payloads.push((h.start + h.header_len, h.size.saturating_sub(h.header_len)));
+        }
         match &h.typ {
             b"meta" => {
                 if meta_h.is_some() {
@@ -170,7 +176,16 @@ pub(crate) fn write(
     for (id, packet) in &rewrites {
         let item = iloc.items.iter().find(|i| i.id == *id);
         let ranges = match item {
-            Some(it) => exclusive_ranges(&iloc, it, total, idat_len)?,
+            Some(it) => exclusive_ranges(&iloc, it, total, idat_len)?.filter(|ranges| {
+                // Bytes outside every mdat payload (a malformed extent) are never rewritten:
+                // the packet then goes to the appended mdat and the old bytes stay as they are.
+                it.method != 0
+                    || ranges.iter().all(|&(start, len)| {
+                        mdat_payloads
+                            .iter()
+                            .any(|&(ps, pl)| start >= ps && start + len <= ps + pl)
+                    })
+            }),
             None => None,
         };
         let capacity: u64 = ranges.iter().flatten().map(|r| r.1).sum();

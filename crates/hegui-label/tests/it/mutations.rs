@@ -118,3 +118,22 @@ fn mutated_files_never_panic_and_writes_stay_single_site() {
         }
     }
 }
+
+/// Inputs the fuzzers found (files under `test_data/` whose name contains `bad`): reading never
+/// panics and a write either refuses or yields a file with exactly one label site.
+#[test]
+fn fuzz_regressions_stay_fixed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if !path.file_name().unwrap().to_string_lossy().contains("bad") {
+            continue;
+        }
+        let data = std::fs::read(&path).unwrap();
+        let format = hegui_label::Format::sniff(&data[..data.len().min(64)], Some(&path)).unwrap();
+        exercise(format, &data);
+        seen += 1;
+    }
+    assert!(seen >= 1);
+}
