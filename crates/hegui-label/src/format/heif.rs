@@ -1249,7 +1249,11 @@ impl<'a> Heif<'a> {
                 count += 1;
             }
         }
-        body.extend_from_slice(list.get(trailing..).unwrap_or(&[]));
+        // Stray bytes after the last entry (too short to be a box) are kept as they are, except
+        // when an entry is appended: behind them it would be misparsed, so they are dropped.
+        if new_item.is_none() {
+            body.extend_from_slice(list.get(trailing..).unwrap_or(&[]));
+        }
         if let Some(id) = new_item {
             let infe = Infe {
                 id,
