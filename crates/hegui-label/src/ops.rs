@@ -612,6 +612,9 @@ pub struct Propagated {
     pub class: AigcClass,
     /// True when the file carried a producer label that was kept.
     pub label_was_present: bool,
+    /// Things the platform should know, e.g. that a C2PA manifest no longer validates because
+    /// the propagation members changed bytes it hashed (labeling.md §9 G2).
+    pub warnings: Vec<String>,
 }
 
 /// Adds the platform's propagation members to `input`'s label (or writes a Label 2/3 one).
@@ -628,6 +631,17 @@ pub fn propagate_file(
     let scan = format::scan(format, &mut opened.reader).map_err(format_err(input, format))?;
     let found = labels_in(&scan);
     let existing = pick_existing(input, &found)?;
+    let warnings: Vec<String> = scan
+        .notes
+        .iter()
+        .filter(|n| n.contains("C2PA"))
+        .map(|_| {
+            "the file's C2PA manifest no longer validates after propagation; re-sign it with the \
+             earlier manifest as ingredient (hegui propagate --c2pa …)"
+                .to_string()
+        })
+        .take(1)
+        .collect();
     let label_was_present = existing.is_some();
     let mut label = match existing {
         Some(l) => l,
@@ -666,6 +680,7 @@ pub fn propagate_file(
         label,
         class,
         label_was_present,
+        warnings,
     })
 }
 

@@ -54,6 +54,12 @@ pub fn run(args: PropagateArgs) -> Result<ExitCode> {
                     p.class.prompt(),
                     p.label.propagate_id
                 );
+                // With --c2pa the manifest was just re-signed; otherwise say it no longer holds.
+                if !args.c2pa.c2pa {
+                    for w in &p.warnings {
+                        eprintln!("warning: {}: {w}", job.output.display());
+                    }
+                }
             }
             Err(e) => failures.push(format!("{e:#}")),
         }

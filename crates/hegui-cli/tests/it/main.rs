@@ -341,3 +341,45 @@ fn ds18_cli_c2pa_cosigns_and_inspect_reports_it() {
     assert_eq!(r["c2pa"]["valid"], true, "{r}");
     assert_eq!(r["label"]["ContentPropagator"], PROPAGATOR);
 }
+
+#[test]
+fn ds18_cli_propagate_without_c2pa_key_warns_that_the_manifest_breaks() {
+    if !cfg!(feature = "c2pa") {
+        return;
+    }
+    let (_dir, inp) = inputs();
+    let td = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hegui-label/test_data");
+    let (cert, key) = (
+        td.join("c2pa-test-es256.pem"),
+        td.join("c2pa-test-es256.key"),
+    );
+    let file = inp.join("a.webp");
+    let o = hegui(&[
+        "label",
+        "--producer",
+        PRODUCER,
+        "--c2pa",
+        "--c2pa-cert",
+        s(&cert),
+        "--c2pa-key",
+        s(&key),
+        "--in-place",
+        s(&file),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = hegui(&[
+        "propagate",
+        "--propagator",
+        PROPAGATOR,
+        "--in-place",
+        s(&file),
+    ]);
+    assert!(o.status.success());
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("C2PA manifest no longer validates"),
+        "{stderr}"
+    );
+    let r = &json_lines(&hegui(&["inspect", "--json", s(&file)]))[0];
+    assert_eq!(r["c2pa"]["valid"], false, "{r}");
+}

@@ -93,6 +93,9 @@ pub(crate) fn scan(src: &mut dyn ReadSeek) -> Result<Scan, FormatError> {
         }
         match &chunk.id {
             b"data" => seen_data = true,
+            b"C2PA" => scan.notes.push(
+                "C2PA manifest store (C2PA chunk) present; relabelling invalidates its hash".into(),
+            ),
             b"AIGC" => {
                 let (json, had_nul) = read_json(src, &chunk)?;
                 if had_nul {

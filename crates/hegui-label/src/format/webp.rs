@@ -273,6 +273,11 @@ pub(crate) fn scan(src: &mut dyn ReadSeek) -> Result<Scan, FormatError> {
         if is_image_chunk(&chunk.id) {
             seen_image = true;
         }
+        if &chunk.id == b"C2PA" {
+            scan.notes.push(
+                "C2PA manifest store (C2PA chunk) present; relabelling invalidates its hash".into(),
+            );
+        }
         if &chunk.id == b"EXIF" {
             let payload = read_payload(src, &chunk)?;
             for (l, _) in exif_labels(&payload, &mut scan.notes) {
