@@ -431,8 +431,20 @@ fn label_wav(
             b"fact" => Some(patch_u32(&mut input, c, 0, |_| {
                 u32::try_from(frames_out).ok()
             })?),
-            b"cue " if shift > 0 => Some(shift_cue_points(&mut input, c, shift, &mut warnings)?),
-            b"smpl" if shift > 0 => Some(shift_smpl_loops(&mut input, c, shift, &mut warnings)?),
+            b"cue " if shift > 0 => Some(shift_sample_table(
+                &mut input,
+                c,
+                &CUE_POINTS,
+                shift,
+                &mut warnings,
+            )?),
+            b"smpl" if shift > 0 => Some(shift_sample_table(
+                &mut input,
+                c,
+                &SMPL_LOOPS,
+                shift,
+                &mut warnings,
+            )?),
             b"bext" if shift > 0 => Some(shift_bext(&mut input, c, shift, &mut warnings)?),
             _ => None,
         };
@@ -508,46 +520,52 @@ fn shift32(v: u32, by: u64) -> Option<u32> {
     u32::try_from(u64::from(v) + by).ok()
 }
 
-/// `cue ` (cue points): dwPosition and dwSampleOffset of each point move by the cue's length.
-fn shift_cue_points(
-    src: &mut dyn ReadSeek,
-    c: &riff::Chunk,
-    by: u64,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<u8>, ExplicitError> {
-    let mut p = payload(src, c)?;
-    let n = le32(&p, 0).unwrap_or(0) as usize;
-    if p.len() < 4 + n.saturating_mul(24) {
-        warnings.push("the cue chunk is shorter than its point count; copied unchanged".into());
-        return Ok(p);
-    }
-    for i in 0..n {
-        let base = 4 + 24 * i;
-        for at in [base + 4, base + 20] {
-            if let Some(v) = le32(&p, at).and_then(|v| shift32(v, by)) {
-                put32(&mut p, at, v);
-            }
-        }
-    }
-    Ok(p)
+/// Where a chunk keeps a table of sample positions: the count's offset, the first record's
+/// offset, and the offsets (within a 24-byte record) of the positions to move.
+struct SampleTable {
+    name: &'static str,
+    count_at: usize,
+    first_record: usize,
+    fields: [usize; 2],
 }
 
-/// `smpl` (sampler loops): each loop's start and end move by the cue's length.
-fn shift_smpl_loops(
+/// `cue ` (cue points): dwPosition and dwSampleOffset of each point.
+const CUE_POINTS: SampleTable = SampleTable {
+    name: "cue",
+    count_at: 0,
+    first_record: 4,
+    fields: [4, 20],
+};
+
+/// `smpl` (sampler loops): each loop's start and end.
+const SMPL_LOOPS: SampleTable = SampleTable {
+    name: "smpl",
+    count_at: 28,
+    first_record: 36,
+    fields: [8, 12],
+};
+
+/// Moves every sample position of `table` in chunk `c` by the cue's length.
+fn shift_sample_table(
     src: &mut dyn ReadSeek,
     c: &riff::Chunk,
+    table: &SampleTable,
     by: u64,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<u8>, ExplicitError> {
+    const RECORD: usize = 24;
     let mut p = payload(src, c)?;
-    let n = le32(&p, 28).unwrap_or(0) as usize;
-    if p.len() < 36 + n.saturating_mul(24) {
-        warnings.push("the smpl chunk is shorter than its loop count; copied unchanged".into());
+    let n = le32(&p, table.count_at).unwrap_or(0) as usize;
+    if p.len() < table.first_record + n.saturating_mul(RECORD) {
+        warnings.push(format!(
+            "the {} chunk is shorter than its entry count; copied unchanged",
+            table.name
+        ));
         return Ok(p);
     }
     for i in 0..n {
-        let base = 36 + 24 * i;
-        for at in [base + 8, base + 12] {
+        let base = table.first_record + RECORD * i;
+        for at in table.fields.map(|f| base + f) {
             if let Some(v) = le32(&p, at).and_then(|v| shift32(v, by)) {
                 put32(&mut p, at, v);
             }
