@@ -300,25 +300,9 @@ fn ds18_cli_c2pa_cosigns_and_inspect_reports_it() {
         return;
     }
     let (_dir, inp) = inputs();
-    let td = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hegui-label/test_data");
-    let (cert, key) = (
-        td.join("c2pa-test-es256.pem"),
-        td.join("c2pa-test-es256.key"),
-    );
     let file = inp.join("a.webp");
-    let o = hegui(&[
-        "label",
-        "--producer",
-        PRODUCER,
-        "--c2pa",
-        "--c2pa-cert",
-        s(&cert),
-        "--c2pa-key",
-        s(&key),
-        "--in-place",
-        s(&file),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    label_with_c2pa(&file);
+    let (cert, key) = c2pa_test_keys();
     let r = &json_lines(&hegui(&["inspect", "--json", s(&file)]))[0];
     assert_eq!(r["verdict"], "labeled", "{r}");
     assert_eq!(r["c2pa"]["present"], true, "{r}");
@@ -348,25 +332,8 @@ fn ds18_cli_propagate_without_c2pa_key_warns_that_the_manifest_breaks() {
         return;
     }
     let (_dir, inp) = inputs();
-    let td = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hegui-label/test_data");
-    let (cert, key) = (
-        td.join("c2pa-test-es256.pem"),
-        td.join("c2pa-test-es256.key"),
-    );
     let file = inp.join("a.webp");
-    let o = hegui(&[
-        "label",
-        "--producer",
-        PRODUCER,
-        "--c2pa",
-        "--c2pa-cert",
-        s(&cert),
-        "--c2pa-key",
-        s(&key),
-        "--in-place",
-        s(&file),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    label_with_c2pa(&file);
     let o = hegui(&[
         "propagate",
         "--propagator",
@@ -382,4 +349,31 @@ fn ds18_cli_propagate_without_c2pa_key_warns_that_the_manifest_breaks() {
     );
     let r = &json_lines(&hegui(&["inspect", "--json", s(&file)]))[0];
     assert_eq!(r["c2pa"]["valid"], false, "{r}");
+}
+
+/// The test-only C2PA certificate chain and key shipped with the label fixtures.
+fn c2pa_test_keys() -> (PathBuf, PathBuf) {
+    let td = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hegui-label/test_data");
+    (
+        td.join("c2pa-test-es256.pem"),
+        td.join("c2pa-test-es256.key"),
+    )
+}
+
+/// Labels `file` in place with a C2PA manifest (needs the `c2pa` feature).
+fn label_with_c2pa(file: &Path) {
+    let (cert, key) = c2pa_test_keys();
+    let o = hegui(&[
+        "label",
+        "--producer",
+        PRODUCER,
+        "--c2pa",
+        "--c2pa-cert",
+        s(&cert),
+        "--c2pa-key",
+        s(&key),
+        "--in-place",
+        s(file),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
