@@ -2,7 +2,8 @@
 //!
 //! * `cargo xtask ci`: what CI runs (`.ci/run`): installs the third-party tools the interop tests
 //!   call when they are missing, then fmt, clippy, every test, and a build of the fuzz targets.
-//! * `cargo xtask demo`: the main job for a newcomer: label the sample files, inspect them.
+//! * `cargo xtask demo`: the main job for a newcomer: label the sample files, inspect them, and
+//!   moderate a few messages.
 //! * `cargo xtask fuzz TARGET [SECONDS]`: run one fuzz target with cargo-fuzz.
 
 mod tidy;
@@ -200,6 +201,19 @@ fn demo() -> Result<()> {
         .arg(out.join("keys/hegui-sm2.pub"))
         .arg(out.join("published"))
         .arg(&foreign))?;
+    eprintln!("\n== the service reviews what users type and what the model says (DS-10)");
+    let messages = out.join("messages.txt");
+    std::fs::write(
+        &messages,
+        "今天天气不错，我们去公园散步吧\n\
+         我的手机是138 1234 5678，身份证11010519491231002X\n\
+         有没有裸 聊服务\n\
+         我不想活了，药已经买好了\n\
+         加我薇信领取刷单返利名额\n",
+    )?;
+    run(Command::new(hegui).args(["scan", "--json"]).arg(&messages))?;
+    eprintln!("\n== coverage of the shipped feature library against TC260-003 §8.1");
+    run(Command::new(hegui).args(["library", "stats"]))?;
     Ok(())
 }
 

@@ -32,7 +32,12 @@ mod tests {
     }
 
     /// Crates that must stay free of HTTP, async runtimes and databases (style.md §9.2).
-    const LIBRARIES: &[&str] = &["hegui-core", "hegui-label"];
+    const LIBRARIES: &[&str] = &[
+        "hegui-core",
+        "hegui-label",
+        "hegui-guard",
+        "hegui-classifier",
+    ];
     const FORBIDDEN_IN_LIBRARIES: &[&str] = &[
         "tokio",
         "axum",

@@ -23,6 +23,12 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Add a platform's propagation members to files' labels (Labelling Measures art. 6).
     Propagate(PropagateArgs),
+    /// Check texts (one per line) against the feature library, detectors and classifier (DS-10).
+    Scan(ScanArgs),
+    /// Manage a feature library (特征库): import, lint, stats, diff, approve, activate, retire.
+    Library(LibraryArgs),
+    /// Train or evaluate the text classifier.
+    Guard(crate::cmd::guard::GuardArgs),
 }
 
 /// `hegui keygen`.
@@ -146,4 +152,169 @@ pub struct PropagateArgs {
     /// Files or directories (recursed).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+/// `hegui scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Feature library file; the shipped default library when omitted.
+    #[arg(long, value_name = "PATH", env = "HEGUI_LIBRARY")]
+    pub library: Option<PathBuf>,
+    /// Print one JSON object per line: {"action","findings":[…],"masked"}.
+    #[arg(long)]
+    pub json: bool,
+    /// Which side of the model the texts are on (entries are scoped to input, output or both).
+    #[arg(long, default_value = "both", value_parser = ["input", "output", "both"])]
+    pub scope: String,
+    /// The user's audience: stricter entries apply to minors or the elderly.
+    #[arg(long, default_value = "all", value_parser = ["all", "minor", "elderly"])]
+    pub audience: String,
+    /// The user has said goodbye: check model output for retention manipulation (C6).
+    #[arg(long)]
+    pub after_goodbye: bool,
+    /// Classifier model file; the shipped COLD model when omitted.
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Guard configuration (TOML: `[classifier] flag = 0.5, review = 0.9, block = …`).
+    #[arg(long, value_name = "TOML")]
+    pub config: Option<PathBuf>,
+    /// Input file with one text per line; `-` or omitted for standard input.
+    pub input: Option<PathBuf>,
+}
+
+/// `hegui library`.
+#[derive(Debug, Args)]
+pub struct LibraryArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: LibraryCommand,
+}
+
+/// Who acts (recorded in the entries).
+#[derive(Debug, Args)]
+pub struct ActorArgs {
+    /// Your name, recorded as author or actor; defaults to $USER.
+    #[arg(long = "by", value_name = "NAME", env = "HEGUI_ACTOR")]
+    pub by: Option<String>,
+}
+
+/// `hegui library …` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LibraryCommand {
+    /// Create a library file, empty or as a copy of the shipped default library.
+    Init {
+        /// The library file to create.
+        #[arg(long, value_name = "PATH")]
+        library: PathBuf,
+        /// Start from the shipped default library.
+        #[arg(long)]
+        from_default: bool,
+    },
+    /// Create or extend a library from a term list (one term per line; `#!` directives).
+    Import {
+        /// The library file (created when missing).
+        #[arg(long, value_name = "PATH")]
+        library: PathBuf,
+        /// Taxonomy id of the terms, e.g. A1.6.
+        #[arg(long, value_name = "ID")]
+        category: String,
+        /// Record the entries as approved by NAME and active (NAME must differ from the author).
+        #[arg(long, value_name = "NAME")]
+        approved_by: Option<String>,
+        /// Import the lines as exemptions (allow-list) instead of rules.
+        #[arg(long)]
+        exemptions: bool,
+        /// Action for the terms (default: the category's).
+        #[arg(long, value_parser = ["block", "review", "flag", "mask", "refute"])]
+        action: Option<String>,
+        /// Scope of the terms.
+        #[arg(long, value_parser = ["input", "output", "both"])]
+        scope: Option<String>,
+        /// Audience of the terms.
+        #[arg(long, value_parser = ["all", "minor", "elderly"])]
+        audience: Option<String>,
+        /// Also match pinyin spellings and initials.
+        #[arg(long)]
+        pinyin: bool,
+        /// Why the terms are admitted (入库理由).
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        actor: ActorArgs,
+        /// The term list.
+        file: PathBuf,
+    },
+    /// Check a library for problems (exit 1 on errors).
+    Lint {
+        /// The library file; the shipped default when omitted.
+        #[arg(long, value_name = "PATH")]
+        library: Option<PathBuf>,
+    },
+    /// Coverage against TC260-003 §8.1: total terms and terms per A.1/A.2 risk.
+    Stats {
+        /// The library file; the shipped default when omitted.
+        #[arg(long, value_name = "PATH")]
+        library: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Differences between two library files, or two snapshots of one library.
+    Diff {
+        /// The library whose snapshots to compare (with --from/--to).
+        #[arg(long, value_name = "PATH")]
+        library: Option<PathBuf>,
+        /// Older snapshot version.
+        #[arg(long, requires = "library")]
+        from: Option<u64>,
+        /// Newer snapshot version (default: the current file).
+        #[arg(long, requires = "from")]
+        to: Option<u64>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Two library files: OLD NEW.
+        #[arg(num_args = 0..=2)]
+        files: Vec<PathBuf>,
+    },
+    /// Approve draft entries (the approver must not be the author).
+    Approve {
+        /// The library file.
+        #[arg(long, value_name = "PATH")]
+        library: PathBuf,
+        /// Every draft entry.
+        #[arg(long, conflicts_with = "ids")]
+        all_drafts: bool,
+        #[command(flatten)]
+        actor: ActorArgs,
+        /// Entry ids.
+        ids: Vec<String>,
+    },
+    /// Put approved entries into service.
+    Activate {
+        /// The library file.
+        #[arg(long, value_name = "PATH")]
+        library: PathBuf,
+        /// Every approved entry.
+        #[arg(long, conflicts_with = "ids")]
+        all_approved: bool,
+        #[command(flatten)]
+        actor: ActorArgs,
+        /// Entry ids.
+        ids: Vec<String>,
+    },
+    /// Withdraw entries (kept for the record, no longer matched).
+    Retire {
+        /// The library file.
+        #[arg(long, value_name = "PATH")]
+        library: PathBuf,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        actor: ActorArgs,
+        /// Entry ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
 }

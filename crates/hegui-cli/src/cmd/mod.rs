@@ -1,10 +1,13 @@
 //! One module per subcommand.
 
 mod c2pa_step;
+pub mod guard;
 mod inspect;
 mod keygen;
 mod label;
+mod library;
 mod propagate;
+mod scan;
 
 use crate::flags::{Cli, Command};
 use std::process::ExitCode;
@@ -16,6 +19,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Label(args) => label::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Propagate(args) => propagate::run(args),
+        Command::Scan(args) => scan::run(args),
+        Command::Library(args) => library::run(args),
+        Command::Guard(args) => guard::run(args),
     }
 }
 

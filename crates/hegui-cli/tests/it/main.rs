@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod guard;
+
 const PRODUCER: &str = "001191440300708461136T1XGW3";
 const PROPAGATOR: &str = "001191110102MACQD9K64028705";
 
