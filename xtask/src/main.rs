@@ -5,6 +5,7 @@
 //! * `cargo xtask demo`: the main job for a newcomer: label the sample files, inspect them, and
 //!   moderate a few messages.
 //! * `cargo xtask fuzz TARGET [SECONDS]`: run one fuzz target with cargo-fuzz.
+//! * `cargo xtask train-crisis`: regenerate `crates/hegui-classifier/model/crisis.hgcls`.
 
 mod tidy;
 
@@ -42,7 +43,8 @@ fn main() -> Result<()> {
         Some("tools") => install_tools(),
         Some("demo") => demo(),
         Some("fuzz") => fuzz(&args[1..]),
-        _ => bail!("usage: cargo xtask ci | tools | demo | fuzz TARGET [SECONDS]"),
+        Some("train-crisis") => train_crisis(),
+        _ => bail!("usage: cargo xtask ci | tools | demo | fuzz TARGET [SECONDS] | train-crisis"),
     }
 }
 
@@ -225,11 +227,70 @@ fn fuzz(args: &[String]) -> Result<()> {
     if !have("cargo-fuzz") {
         run(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
     }
+    // `-s none`: the sanitizers need a nightly compiler; coverage-guided fuzzing does not.
     run(cargo().current_dir("fuzz").args([
         "fuzz",
         "run",
+        "-s",
+        "none",
         target,
         "--",
         &format!("-max_total_time={secs}"),
     ]))
+}
+
+/// Trains the shipped crisis model from hegui's own hand-written examples: every line of the
+/// lexicon author's `detectors/sanity.txt` (INT = needs intervention) and the even (tuning) lines
+/// of `test_data/crisis/labelled.tsv` as the crisis data; the clean corpus and every 8th COLD
+/// training text as ordinary text. The odd lines of `labelled.tsv` and `holdout.tsv` are never
+/// read here: they measure the model.
+fn train_crisis() -> Result<()> {
+    let guard = Path::new("crates/hegui-guard");
+    let mut samples: Vec<(String, bool)> = Vec::new();
+    let rows = |path: &Path| -> Result<Vec<(String, String)>> {
+        let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+        Ok(text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect())
+    };
+    for (label, text) in rows(&guard.join("detectors/sanity.txt"))? {
+        samples.push((text, label == "INT"));
+    }
+    for (i, (label, text)) in rows(&guard.join("test_data/crisis/labelled.tsv"))?
+        .into_iter()
+        .enumerate()
+    {
+        if i % 2 == 0 {
+            samples.push((text, matches!(label.as_str(), "intent" | "plan" | "loss")));
+        }
+    }
+    for f in ["news", "chat"] {
+        let path = guard.join(format!("test_data/clean/{f}.txt"));
+        let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+        samples.extend(
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| (l.to_string(), false)),
+        );
+    }
+    let cold = hegui_classifier::read_labelled_csv("../shared/data/cold/train.csv")
+        .context("reading ../shared/data/cold/train.csv")?;
+    samples.extend(cold.into_iter().step_by(8).map(|(t, _)| (t, false)));
+    let positives = samples.iter().filter(|s| s.1).count();
+    eprintln!(
+        "training on {} texts ({positives} needing intervention)",
+        samples.len()
+    );
+    let model = hegui_classifier::train(&samples, &hegui_classifier::TrainParams::default());
+    let out = Path::new("crates/hegui-classifier/model/crisis.hgcls");
+    std::fs::write(out, model.to_bytes())?;
+    eprintln!(
+        "wrote {} (threshold {:.3})",
+        out.display(),
+        model.threshold()
+    );
+    Ok(())
 }

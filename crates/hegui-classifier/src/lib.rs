@@ -70,6 +70,29 @@ pub fn default_model() -> &'static Model {
     &DEFAULT_MODEL
 }
 
+/// Rule id of the crisis model's findings.
+pub const CRISIS_RULE: &str = "classifier.crisis";
+/// Taxonomy category of the crisis model's findings (S2, suicide or self-harm intent; the model
+/// is trained on intent, plan and major-loss messages together, which all call for intervention).
+pub const CRISIS_CATEGORY: &str = "S2";
+
+/// The bytes of the shipped crisis model, `model/crisis.hgcls`: trained by `cargo xtask
+/// train-crisis` on hegui's own hand-written crisis examples (the lexicon author's
+/// `detectors/sanity.txt` and the tuning half of `test_data/crisis/labelled.tsv`), with the
+/// clean corpus and a sample of COLD as ordinary text. The other half of `labelled.tsv` and
+/// `holdout.tsv` are never used for training and measure it.
+pub static CRISIS_MODEL_BYTES: &[u8] = include_bytes!("../model/crisis.hgcls");
+
+static CRISIS_MODEL: LazyLock<Model> = LazyLock::new(|| {
+    Model::from_bytes(CRISIS_MODEL_BYTES)
+        .unwrap_or_else(|e| panic!("the embedded model crisis.hgcls is invalid: {e}"))
+});
+
+/// The shipped crisis-intent model (AIAI-7(1)), parsed on first use.
+pub fn crisis_model() -> &'static Model {
+    &CRISIS_MODEL
+}
+
 /// Where an [`NgramClassifier`] keeps its model.
 #[derive(Debug, Clone)]
 enum Source {
@@ -93,6 +116,16 @@ impl NgramClassifier {
             model: Source::Static(default_model()),
             rule: COLD_OFFENSIVE_RULE.to_string(),
             category: COLD_OFFENSIVE_CATEGORY,
+        }
+    }
+
+    /// The shipped crisis model: rule `classifier.crisis`, category `S2`. Attach it with
+    /// `Matcher::with_crisis_model` (threshold: `GuardConfig::crisis_threshold`).
+    pub fn crisis() -> NgramClassifier {
+        NgramClassifier {
+            model: Source::Static(crisis_model()),
+            rule: CRISIS_RULE.to_string(),
+            category: CRISIS_CATEGORY,
         }
     }
 
@@ -148,6 +181,14 @@ impl hegui_guard::Classifier for NgramClassifier {
 mod tests {
     use super::*;
     use hegui_guard::Classifier;
+
+    #[test]
+    fn the_embedded_crisis_model_parses() {
+        let m = Model::from_bytes(CRISIS_MODEL_BYTES).unwrap();
+        assert_eq!(m.to_bytes(), CRISIS_MODEL_BYTES);
+        assert_eq!(NgramClassifier::crisis().category(), "S2");
+        assert!(hegui_guard::taxonomy::get(CRISIS_CATEGORY).is_some());
+    }
 
     #[test]
     fn the_embedded_model_parses_and_round_trips() {

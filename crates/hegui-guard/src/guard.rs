@@ -9,11 +9,63 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 /// Moderation settings that are configuration, not library content.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GuardConfig {
     /// Probability thresholds that turn the classifier's score into `flag`, `review`, `block`.
     pub classifier: ClassifierThresholds,
+    /// Probability at which the crisis model raises an intervention-level signal (AIAI-7(1)).
+    /// The default 0.6 is the highest threshold at which lexicon + model keep recall ≥ 0.98 on the
+    /// validation half of `test_data/crisis/labelled.tsv` (a missed crisis costs more than a
+    /// soothing reply to someone who is fine); `holdout.tsv` then measures it.
+    pub crisis_threshold: f32,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        Self {
+            classifier: ClassifierThresholds::default(),
+            crisis_threshold: 0.6,
+        }
+    }
+}
+
+/// The trained models a guard runs beside the library.
+#[derive(Clone, Default)]
+pub struct Models {
+    /// Offensive-language classifier (findings per `GuardConfig::classifier`).
+    pub offensive: Option<Arc<dyn Classifier>>,
+    /// Crisis-intent model (findings per `GuardConfig::crisis_threshold`).
+    pub crisis: Option<Arc<dyn Classifier>>,
+}
+
+impl std::fmt::Debug for Models {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Models")
+            .field(
+                "offensive",
+                &self.offensive.as_ref().map(|c| c.rule().to_string()),
+            )
+            .field(
+                "crisis",
+                &self.crisis.as_ref().map(|c| c.rule().to_string()),
+            )
+            .finish()
+    }
+}
+
+impl Models {
+    /// Attaches the models to a freshly built matcher.
+    pub fn attach(&self, m: Matcher, config: &GuardConfig) -> Matcher {
+        let m = match &self.offensive {
+            Some(c) => m.with_classifier(c.clone(), config.classifier),
+            None => m,
+        };
+        match &self.crisis {
+            Some(c) => m.with_crisis_model(c.clone(), config.crisis_threshold),
+            None => m,
+        }
+    }
 }
 
 /// Why a reload failed; the old matcher stays in service.
@@ -33,7 +85,7 @@ pub enum ReloadError {
 /// check never sees half of one.
 pub struct Guard {
     current: RwLock<Arc<Matcher>>,
-    classifier: Option<Arc<dyn Classifier>>,
+    models: Models,
     config: GuardConfig,
 }
 
@@ -47,30 +99,22 @@ impl std::fmt::Debug for Guard {
 }
 
 impl Guard {
-    /// A guard over `library`, with an optional classifier.
+    /// A guard over `library` with the given models.
     pub fn new(
         library: &FeatureLibrary,
-        classifier: Option<Arc<dyn Classifier>>,
+        models: Models,
         config: GuardConfig,
     ) -> Result<Self, BuildError> {
-        let m = Matcher::build(library)?;
-        let m = match &classifier {
-            Some(c) => m.with_classifier(c.clone(), config.classifier),
-            None => m,
-        };
+        let m = models.attach(Matcher::build(library)?, &config);
         Ok(Guard {
             current: RwLock::new(Arc::new(m)),
-            classifier,
+            models,
             config,
         })
     }
 
     fn compile(&self, library: &FeatureLibrary) -> Result<Matcher, BuildError> {
-        let m = Matcher::build(library)?;
-        Ok(match &self.classifier {
-            Some(c) => m.with_classifier(c.clone(), self.config.classifier),
-            None => m,
-        })
+        Ok(self.models.attach(Matcher::build(library)?, &self.config))
     }
 
     /// The matcher in service now. Hold the `Arc` for the length of one request or stream.
@@ -132,7 +176,7 @@ mod tests {
 
     #[test]
     fn ds10_library_swap_takes_effect_without_restart_and_streams_keep_their_matcher() {
-        let g = Guard::new(&lib("裸聊\n"), None, GuardConfig::default()).unwrap();
+        let g = Guard::new(&lib("裸聊\n"), Models::default(), GuardConfig::default()).unwrap();
         let held = g.matcher();
         let mut old_stream = held.stream(Context::output());
         assert_eq!(
@@ -157,7 +201,7 @@ mod tests {
     fn ds10_failed_reload_keeps_the_matcher_in_service() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lib.jsonl");
-        let g = Guard::new(&lib("裸聊\n"), None, GuardConfig::default()).unwrap();
+        let g = Guard::new(&lib("裸聊\n"), Models::default(), GuardConfig::default()).unwrap();
         std::fs::write(&path, "not a library\n").unwrap();
         assert!(g.reload(&path).is_err());
         assert_eq!(

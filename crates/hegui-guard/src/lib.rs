@@ -38,7 +38,7 @@ pub mod taxonomy;
 pub use classifier::{Classifier, ClassifierThresholds};
 pub use decision::{Action, Audience, Context, Decision, Finding, Scope};
 pub use default_library::{TERM_FILES, default_library};
-pub use guard::{Guard, GuardConfig, ReloadError};
+pub use guard::{Guard, GuardConfig, Models, ReloadError};
 pub use library::{Entry, EntryKind, FeatureLibrary, LibraryError, RuleAction, Status};
 pub use matcher::{BuildError, Matcher, MatcherStats};
 pub use stream::{StreamMatcher, StreamStep};

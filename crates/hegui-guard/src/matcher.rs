@@ -191,6 +191,9 @@ pub struct Matcher {
     pub(crate) pii_rules: Vec<Arc<str>>,
     pub(crate) classifier: Option<Arc<dyn Classifier>>,
     pub(crate) thresholds: ClassifierThresholds,
+    /// A model of crisis intent (AIAI-7(1)) beside the lexicon, and the probability at which it
+    /// raises an intervention-level signal.
+    pub(crate) crisis_model: Option<(Arc<dyn Classifier>, f32)>,
     version: u64,
     stats: MatcherStats,
 }
@@ -480,6 +483,7 @@ impl Matcher {
             .collect(),
             classifier: None,
             thresholds: ClassifierThresholds::default(),
+            crisis_model: None,
             version: library.header.version,
             stats,
         })
@@ -493,6 +497,14 @@ impl Matcher {
     ) -> Self {
         self.classifier = Some(classifier);
         self.thresholds = thresholds;
+        self
+    }
+
+    /// Adds a crisis model: on user input, a probability at or above `threshold` is a crisis
+    /// signal of intervention severity in the model's category (the lexicon's phrasing misses
+    /// much of how people say it; see `tests/it/crisis.rs` of `hegui-classifier`).
+    pub fn with_crisis_model(mut self, model: Arc<dyn Classifier>, threshold: f32) -> Self {
+        self.crisis_model = Some((model, threshold));
         self
     }
 

@@ -18,7 +18,8 @@
 //! Because the same code runs in both modes and only *when* resolution happens differs, for any
 //! split of a text into chunks the findings equal the batch findings (a property test).
 
-use crate::decision::{Action, Context, Decision, Finding};
+use crate::crisis::INTERVENTION_SEVERITY;
+use crate::decision::{Action, Context, Decision, Finding, Scope};
 use crate::matcher::Matcher;
 use crate::normalize::{FoldedChar, Folder};
 use crate::pattern::REGEX_WINDOW;
@@ -40,6 +41,7 @@ enum Source {
     Rule(u32),
     Pii(PiiKind),
     Classifier { p: f32, action: Action },
+    CrisisModel { p: f32 },
 }
 
 /// A finding in original character offsets.
@@ -238,6 +240,20 @@ impl<'m> Scan<'m> {
         self.pii_found = pii;
         self.resolve();
         self.run_regexes(true);
+        if let Some((c, threshold)) = &self.m.crisis_model {
+            let p = if self.ctx.scope == Scope::Output {
+                0.0
+            } else {
+                c.score(&self.orig)
+            };
+            if p >= *threshold {
+                self.raw.push(Raw {
+                    source: Source::CrisisModel { p },
+                    start: 0,
+                    end: self.chars,
+                });
+            }
+        }
         if let Some(c) = &self.m.classifier {
             let p = c.score(&self.orig);
             let action = self.m.thresholds.action(p);
@@ -548,6 +564,7 @@ impl<'m> Scan<'m> {
             Source::Rule(i) => self.m.rules[i as usize].action,
             Source::Pii(_) => Action::Mask,
             Source::Classifier { action, .. } => action,
+            Source::CrisisModel { .. } => Action::Flag,
         }
     }
 
@@ -599,6 +616,19 @@ impl<'m> Scan<'m> {
                     p,
                     action,
                     None,
+                )
+            }
+            Source::CrisisModel { p } => {
+                let c = self.m.crisis_model.as_ref().map(|(c, _)| c);
+                (
+                    c.map_or("S2", |c| c.category()),
+                    c.map_or_else(
+                        || std::sync::Arc::from(""),
+                        |c| std::sync::Arc::from(c.rule()),
+                    ),
+                    p,
+                    Action::Flag,
+                    Some(INTERVENTION_SEVERITY),
                 )
             }
         };
@@ -655,6 +685,13 @@ impl<'m> Scan<'m> {
             Source::Classifier { .. } => (
                 self.m.classifier.as_ref().map_or("A2.9", |c| c.category()),
                 u32::MAX,
+            ),
+            Source::CrisisModel { .. } => (
+                self.m
+                    .crisis_model
+                    .as_ref()
+                    .map_or("S2", |(c, _)| c.category()),
+                u32::MAX - 1,
             ),
         };
         (

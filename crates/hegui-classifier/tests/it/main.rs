@@ -1,6 +1,8 @@
 //! Integration tests: the shipped model against COLD dev (DS-10 review of input and output needs
 //! a classifier with known quality), and a train → save → load → evaluate round trip.
 
+mod crisis;
+
 use hegui_classifier::{
     Model, TrainParams, default_model, evaluate, parse_labelled_csv, read_labelled_csv, train,
 };

@@ -51,9 +51,14 @@ pub fn run(args: ScanArgs) -> Result<ExitCode> {
     let library = load_library(args.library.as_deref())?;
     let config = load_config(args.config.as_deref())?;
     let classifier = load_classifier(args.model.as_deref())?;
-    let matcher = Matcher::build(&library)
-        .context("compiling the library")?
-        .with_classifier(classifier, config.classifier);
+    let models = hegui_guard::Models {
+        offensive: Some(classifier),
+        crisis: Some(Arc::new(hegui_classifier::NgramClassifier::crisis())),
+    };
+    let matcher = models.attach(
+        Matcher::build(&library).context("compiling the library")?,
+        &config,
+    );
     let ctx = Context {
         scope: match args.scope.as_str() {
             "input" => Scope::Input,

@@ -101,12 +101,21 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
         multi: Vec::new(),
     };
     for c in keys {
+        // Iterate to a fixed point. The tables contain cycles (VARIANT_NORM maps 么 → 幺 and
+        // 幺 → 么); every member of a cycle folds to its smallest member, so both spellings meet
+        // and folding stays idempotent.
         let mut s = vec![c];
-        for _ in 0..6 {
+        let mut seen: Vec<Vec<char>> = vec![s.clone()];
+        for _ in 0..8 {
             let next = step(&s);
             if next == s {
                 break;
             }
+            if let Some(i) = seen.iter().position(|x| *x == next) {
+                s = seen[i..].iter().min().cloned().unwrap_or(next);
+                break;
+            }
+            seen.push(next.clone());
             s = next;
         }
         let code = match s.as_slice() {

@@ -2,7 +2,7 @@
 //! (DVH-18), and filtering newly reported content at once (GAI-15).
 
 use hegui_guard::library::{Actor, ImportOptions};
-use hegui_guard::{Action, Context, FeatureLibrary, Guard, GuardConfig, default_library};
+use hegui_guard::{Action, Context, FeatureLibrary, Guard, GuardConfig, Models, default_library};
 
 fn categories(g: &Guard, text: &str, ctx: &Context) -> Vec<&'static str> {
     g.check(text, ctx)
@@ -14,7 +14,7 @@ fn categories(g: &Guard, text: &str, ctx: &Context) -> Vec<&'static str> {
 
 #[test]
 fn aiai5_companion_output_checks_fire_on_test_dialogues() {
-    let g = Guard::new(default_library(), None, GuardConfig::default()).unwrap();
+    let g = Guard::new(default_library(), Models::default(), GuardConfig::default()).unwrap();
     let out = Context::output();
     let turns = [
         ("C1", "活着太累的话，你去死吧，死了就解脱了"),
@@ -35,7 +35,7 @@ fn aiai5_companion_output_checks_fire_on_test_dialogues() {
 
 #[test]
 fn dvh18_retention_manipulation_is_flagged_after_the_user_says_goodbye() {
-    let g = Guard::new(default_library(), None, GuardConfig::default()).unwrap();
+    let g = Guard::new(default_library(), Models::default(), GuardConfig::default()).unwrap();
     // Exit intent in user input.
     let found = categories(&g, "好啦我要睡觉了，拜拜", &Context::input());
     assert!(found.contains(&"E1"), "{found:?}");
@@ -57,7 +57,7 @@ fn dvh18_retention_manipulation_is_flagged_after_the_user_says_goodbye() {
 
 #[test]
 fn gai15_reported_content_is_filtered_as_soon_as_the_entry_is_active() {
-    let g = Guard::new(default_library(), None, GuardConfig::default()).unwrap();
+    let g = Guard::new(default_library(), Models::default(), GuardConfig::default()).unwrap();
     let reported = "加我薇信领取免费刷单返利名额";
     let before = g.check(reported, &Context::output()).action;
     let mut lib: FeatureLibrary = default_library().clone();

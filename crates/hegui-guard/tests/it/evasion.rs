@@ -72,7 +72,21 @@ fn variants(term: &str) -> Vec<(&'static str, String)> {
         ("emoji", join("😀")),
         (
             "repeats",
-            chars.iter().map(|c| format!("{c}{c}{c}")).collect(),
+            // Digits are never collapsed (numbers and PII need them intact), so a character
+            // that folds to a digit (一, ①) is not repeated.
+            chars
+                .iter()
+                .map(|c| {
+                    let to_digit = hegui_guard::normalize::fold(&c.to_string())
+                        .chars()
+                        .all(|d| d.is_ascii_digit());
+                    if to_digit {
+                        c.to_string()
+                    } else {
+                        format!("{c}{c}{c}")
+                    }
+                })
+                .collect(),
         ),
         (
             "fullwidth",
