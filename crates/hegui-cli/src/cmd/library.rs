@@ -5,8 +5,17 @@ use anyhow::{Context as _, Result, bail};
 use hegui_core::{Clock, SystemClock};
 use hegui_guard::library::{Actor, ImportOptions, LibraryDiff, LintLevel, snapshot_path};
 use hegui_guard::{Audience, FeatureLibrary, RuleAction, Scope, Status};
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+
+/// `println!` that returns a closed pipe (`hegui library stats | head`) as an error instead of
+/// panicking; `main` treats it as success.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    };
+}
 
 fn actor(a: &ActorArgs) -> Actor {
     let name =
@@ -136,7 +145,7 @@ pub fn run(args: LibraryArgs) -> Result<ExitCode> {
             };
             let issues = lib.lint();
             for i in &issues {
-                println!("{i}");
+                say!("{i}");
             }
             let errors = issues
                 .iter()
@@ -161,9 +170,9 @@ pub fn run(args: LibraryArgs) -> Result<ExitCode> {
             };
             let cov = lib.coverage();
             if json {
-                println!("{}", cov.to_json());
+                say!("{}", cov.to_json());
             } else {
-                println!("{}", cov.to_string().trim_end());
+                say!("{}", cov.to_string().trim_end());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -188,9 +197,9 @@ pub fn run(args: LibraryArgs) -> Result<ExitCode> {
             };
             let diff = LibraryDiff::between(&old, &new);
             if json {
-                println!("{}", diff.to_json());
+                say!("{}", diff.to_json());
             } else {
-                println!("{}", diff.to_string().trim_end());
+                say!("{}", diff.to_string().trim_end());
             }
             Ok(ExitCode::SUCCESS)
         }
