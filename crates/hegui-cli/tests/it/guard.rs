@@ -2,6 +2,7 @@
 
 use super::{hegui, json_lines, s};
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn scan(args: &[&str], input: &str) -> Output {
@@ -20,6 +21,25 @@ fn scan(args: &[&str], input: &str) -> Output {
         .write_all(input.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// `hegui library import` of the term list `terms` into `lib`.
+fn import(lib: &Path, category: &str, by: &str, approved_by: Option<&str>, terms: &Path) -> Output {
+    let mut args = vec![
+        "library",
+        "import",
+        "--library",
+        s(lib),
+        "--category",
+        category,
+        "--by",
+        by,
+    ];
+    if let Some(a) = approved_by {
+        args.extend(["--approved-by", a]);
+    }
+    args.push(s(terms));
+    hegui(&args)
 }
 
 #[test]
@@ -84,17 +104,7 @@ fn ds10_cli_library_entry_goes_active_only_with_a_different_approver() {
     let lib = dir.path().join("lib.jsonl");
     let terms = dir.path().join("terms.txt");
     std::fs::write(&terms, "# porn terms\n裸聊服务\n约炮群\n").unwrap();
-    let o = hegui(&[
-        "library",
-        "import",
-        "--library",
-        s(&lib),
-        "--category",
-        "A1.6",
-        "--by",
-        "li",
-        s(&terms),
-    ]);
+    let o = import(&lib, "A1.6", "li", None, &terms);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Drafts are not matched.
     let o = scan(&["--json", "--library", s(&lib)], "加入约炮群\n");
@@ -175,19 +185,7 @@ fn ds10_cli_import_with_approved_by_is_active_and_stats_report_coverage() {
     let lib = dir.path().join("lib.jsonl");
     let terms = dir.path().join("terms.txt");
     std::fs::write(&terms, "河南人都是骗子\n东北人都是黑社会\n").unwrap();
-    let o = hegui(&[
-        "library",
-        "import",
-        "--library",
-        s(&lib),
-        "--category",
-        "A2.4",
-        "--by",
-        "li",
-        "--approved-by",
-        "wang",
-        s(&terms),
-    ]);
+    let o = import(&lib, "A2.4", "li", Some("wang"), &terms);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = scan(&["--json", "--library", s(&lib)], "他说河南人都是骗子\n");
     let l = &json_lines(&o)[0];
@@ -203,19 +201,7 @@ fn ds10_cli_import_with_approved_by_is_active_and_stats_report_coverage() {
     let o = hegui(&["library", "stats", "--json", "--library", s(&lib)]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["total_terms"], 2);
-    let o = hegui(&[
-        "library",
-        "import",
-        "--library",
-        s(&lib),
-        "--category",
-        "A2.4",
-        "--by",
-        "li",
-        "--approved-by",
-        "li",
-        s(&terms),
-    ]);
+    let o = import(&lib, "A2.4", "li", Some("li"), &terms);
     assert!(!o.status.success(), "self-approval on import is refused");
     let o = hegui(&["library", "lint", "--library", s(&lib)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
