@@ -1,0 +1,1 @@
+//! hegui-gateway (in progress).

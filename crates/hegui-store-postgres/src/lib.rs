@@ -1,0 +1,1 @@
+//! hegui-store-postgres (in progress).

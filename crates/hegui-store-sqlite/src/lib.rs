@@ -1,0 +1,1 @@
+//! hegui-store-sqlite (in progress).

@@ -1,0 +1,1 @@
+//! hegui-testkit (in progress).
