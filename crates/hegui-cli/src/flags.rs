@@ -29,6 +29,16 @@ pub enum Command {
     Library(LibraryArgs),
     /// Train or evaluate the text classifier.
     Guard(crate::cmd::guard::GuardArgs),
+    /// Run the compliance gateway: an OpenAI-compatible proxy (DS-9, DS-10, DS-16, GAI-9 …).
+    Serve(crate::cmd::serve::ServeArgs),
+    /// Print the commented default gateway configuration.
+    Config(crate::cmd::serve::ConfigCmd),
+    /// Register applications (tenants) of the gateway.
+    App(crate::cmd::serve::AppCmd),
+    /// Verify or purge the hash-chained audit log.
+    Audit(crate::cmd::serve::AuditCmd),
+    /// Make admin API tokens.
+    Admin(crate::cmd::serve::AdminCmd),
 }
 
 /// `hegui keygen`.

@@ -174,6 +174,8 @@ pub struct Challenge {
     pub user: String,
     /// Keyed hash of the code (the code itself is never stored).
     pub code_hmac: String,
+    /// When the code was issued (the code's MAC is bound to it).
+    pub issued_at: UnixMillis,
     /// Keyed hash of the mobile number it was sent to.
     pub subject_hmac: String,
     /// Masked mobile number.

@@ -8,6 +8,7 @@ mod label;
 mod library;
 mod propagate;
 mod scan;
+pub mod serve;
 
 use crate::flags::{Cli, Command};
 use std::process::ExitCode;
@@ -22,6 +23,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scan(args) => scan::run(args),
         Command::Library(args) => library::run(args),
         Command::Guard(args) => guard::run(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Config(args) => serve::config(args),
+        Command::App(args) => serve::app(args),
+        Command::Audit(args) => serve::audit(args),
+        Command::Admin(args) => serve::admin(args),
     }
 }
 

@@ -1,0 +1,246 @@
+//! The admin API under `/admin`: applications, users, disposal and audit, behind tokens with
+//! roles. `admin` may do everything; `reviewer` handles users and disposal and reads the audit;
+//! `auditor` only reads and verifies the audit. Every change is itself audited.
+
+use crate::error::{ApiError, ErrorCode};
+use crate::state::{Gateway, key_hash};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use hegui_store::{AppSettings, AuditEntry, AuditQuery, Disposal, DisposalLevel, Store};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Roles of admin tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Admin,
+    Reviewer,
+    Auditor,
+}
+
+struct Caller {
+    name: String,
+    role: Role,
+}
+
+fn caller(gw: &Gateway, headers: &HeaderMap, allowed: &[Role]) -> Result<Caller, ApiError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "missing admin token"))?;
+    let hash = key_hash(token.trim());
+    let t = gw
+        .config
+        .admin
+        .iter()
+        .find(|t| t.token_sha256.eq_ignore_ascii_case(&hash))
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "unknown admin token"))?;
+    let role = match t.role.as_str() {
+        "admin" => Role::Admin,
+        "reviewer" => Role::Reviewer,
+        _ => Role::Auditor,
+    };
+    if !allowed.contains(&role) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("role {} may not do this", t.role),
+        ));
+    }
+    Ok(Caller {
+        name: t.name.clone(),
+        role,
+    })
+}
+
+/// The admin routes.
+pub fn router() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/apps", get(list_apps).post(create_app))
+        .route("/apps/{app}/settings", post(update_settings))
+        .route("/apps/{app}/users", get(list_users))
+        .route("/apps/{app}/users/{user}", get(get_user))
+        .route("/apps/{app}/users/{user}/disposal", post(set_disposal))
+        .route("/audit", get(audit_query))
+        .route("/audit/verify", get(audit_verify))
+        .route("/library/reload", post(reload_library))
+}
+
+async fn audit_admin(gw: &Gateway, c: &Caller, kind: &str, app: Option<&str>, subject: Option<&str>, body: Value) -> Result<(), ApiError> {
+    let mut e = AuditEntry::new(gw.now(), kind);
+    e.app = app.map(str::to_owned);
+    e.subject = subject.map(str::to_owned);
+    e.body = json!({"by": c.name, "role": format!("{:?}", c.role).to_lowercase(), "details": body});
+    gw.audit(vec![e]).await
+}
+
+fn app_json(a: &hegui_store::App) -> Value {
+    json!({"id": a.id, "name": a.name, "created_at": a.created_at, "settings": a.settings})
+}
+
+async fn list_apps(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Result<axum::Json<Value>, ApiError> {
+    caller(&gw, &headers, &[Role::Admin, Role::Reviewer, Role::Auditor])?;
+    let apps = gw.store.apps().await?;
+    Ok(axum::Json(json!({"data": apps.iter().map(app_json).collect::<Vec<_>>()})))
+}
+
+#[derive(Deserialize)]
+struct NewApp {
+    name: String,
+    #[serde(default)]
+    settings: Option<AppSettings>,
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let v = crate::chat::parse_body(body)?;
+    serde_json::from_value(v).map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))
+}
+
+async fn create_app(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<axum::Json<Value>, ApiError> {
+    let c = caller(&gw, &headers, &[Role::Admin])?;
+    let req: NewApp = json_body(body)?;
+    if req.name.trim().is_empty() {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "`name` must not be empty").param("name"));
+    }
+    let (app, key) = crate::state::create_app(gw.store.as_ref(), &req.name, req.settings.unwrap_or_default(), gw.now())
+        .await
+        .map_err(|e| match e {
+            hegui_store::StoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
+            other => ApiError::store(other),
+        })?;
+    audit_admin(&gw, &c, "admin.app.create", Some(&app.id), None, json!({"name": app.name})).await?;
+    Ok(axum::Json(json!({"app": app_json(&app), "api_key": key})))
+}
+
+async fn update_settings(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Path(app): Path<String>, body: Result<Bytes, BytesRejection>) -> Result<axum::Json<Value>, ApiError> {
+    let c = caller(&gw, &headers, &[Role::Admin])?;
+    let settings: AppSettings = json_body(body)?;
+    if gw.store.app(&app).await?.is_none() {
+        return Err(ApiError::new(ErrorCode::NotFound, "no such application"));
+    }
+    gw.store.update_app_settings(&app, &settings).await?;
+    let mut shown = serde_json::to_value(&settings).unwrap_or(Value::Null);
+    if shown.get("upstream_key").is_some_and(|k| !k.is_null()) {
+        shown["upstream_key"] = json!("***");
+    }
+    audit_admin(&gw, &c, "admin.app.settings", Some(&app), None, shown.clone()).await?;
+    Ok(axum::Json(json!({"id": app, "settings": shown})))
+}
+
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    offset: u64,
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
+async fn list_users(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Path(app): Path<String>, Query(p): Query<Page>) -> Result<axum::Json<Value>, ApiError> {
+    caller(&gw, &headers, &[Role::Admin, Role::Reviewer])?;
+    let users = gw.store.users(&app, p.offset, p.limit.unwrap_or(100).min(1000)).await?;
+    Ok(axum::Json(json!({"data": users})))
+}
+
+async fn get_user(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Path((app, user)): Path<(String, String)>) -> Result<axum::Json<Value>, ApiError> {
+    caller(&gw, &headers, &[Role::Admin, Role::Reviewer])?;
+    let u = gw.store.user(&app, &user).await?.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))?;
+    Ok(axum::Json(json!(u)))
+}
+
+#[derive(Deserialize)]
+struct SetDisposal {
+    level: String,
+    reason: Option<String>,
+    /// Length of a suspension; none means until lifted.
+    hours: Option<u64>,
+}
+
+async fn set_disposal(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Path((app, user)): Path<(String, String)>, body: Result<Bytes, BytesRejection>) -> Result<axum::Json<Value>, ApiError> {
+    let c = caller(&gw, &headers, &[Role::Admin, Role::Reviewer])?;
+    let req: SetDisposal = json_body(body)?;
+    let level = DisposalLevel::parse(&req.level).ok_or_else(|| {
+        ApiError::new(ErrorCode::InvalidRequest, "level must be none, warning, restricted, suspended or closed").param("level")
+    })?;
+    if gw.store.user(&app, &user).await?.is_none() {
+        return Err(ApiError::new(ErrorCode::NotFound, "no such user"));
+    }
+    let now = gw.now();
+    let d = Disposal {
+        level,
+        reason: Some(req.reason.unwrap_or_else(|| "manual".into())),
+        until: req.hours.map(|h| now + h as i64 * 3_600_000),
+        by: Some(c.name.clone()),
+        at: Some(now),
+    };
+    gw.store.set_disposal(&app, &user, &d).await?;
+    audit_admin(&gw, &c, "disposal.set", Some(&app), Some(&user), json!(d)).await?;
+    Ok(axum::Json(json!(d)))
+}
+
+#[derive(Deserialize)]
+struct AuditParams {
+    app: Option<String>,
+    subject: Option<String>,
+    request_id: Option<String>,
+    kind: Option<String>,
+    since: Option<i64>,
+    limit: Option<u64>,
+}
+
+async fn audit_query(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Query(p): Query<AuditParams>) -> Result<axum::Json<Value>, ApiError> {
+    caller(&gw, &headers, &[Role::Admin, Role::Reviewer, Role::Auditor])?;
+    let q = AuditQuery {
+        app: p.app,
+        subject: p.subject,
+        request_id: p.request_id,
+        kind_prefix: p.kind,
+        since: p.since,
+        limit: p.limit.unwrap_or(100).min(1000),
+    };
+    let records = gw.store.audit_query(&q).await?;
+    Ok(axum::Json(json!({"data": records})))
+}
+
+/// Walks the whole chain through the verifier, page by page.
+pub async fn verify_chain(store: &dyn Store) -> Result<Result<hegui_audit::VerifyReport, hegui_audit::VerifyError>, hegui_store::StoreError> {
+    let head = store.audit_head().await?;
+    let mut v = hegui_audit::Verifier::new();
+    // Start at the oldest surviving record (purges remove the front).
+    let first = store.audit_query(&AuditQuery { limit: 1, ..AuditQuery::default() }).await?;
+    let mut from = match first.first() {
+        Some(_) => 0,
+        None => return Ok(v.finish(head.as_ref().map(|(s, h)| (*s, h.as_str())))),
+    };
+    loop {
+        let page = store.audit_range(from, 1000).await?;
+        if page.is_empty() {
+            break;
+        }
+        for r in &page {
+            if let Err(e) = v.push(r) {
+                return Ok(Err(e));
+            }
+        }
+        from = page.last().map_or(from, |r| r.seq + 1);
+    }
+    Ok(v.finish(head.as_ref().map(|(s, h)| (*s, h.as_str()))))
+}
+
+async fn audit_verify(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Result<axum::Json<Value>, ApiError> {
+    caller(&gw, &headers, &[Role::Admin, Role::Auditor])?;
+    Ok(axum::Json(match verify_chain(gw.store.as_ref()).await? {
+        Ok(r) => json!({"ok": true, "report": r}),
+        Err(e) => json!({"ok": false, "error": e.to_string()}),
+    }))
+}
+
+async fn reload_library(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Result<axum::Json<Value>, ApiError> {
+    caller(&gw, &headers, &[Role::Admin])?;
+    let v = gw.reload_library().await?;
+    Ok(axum::Json(json!({"ok": true, "version": v})))
+}

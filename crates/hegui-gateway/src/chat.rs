@@ -1,0 +1,730 @@
+//! `POST /v1/chat/completions` and `GET /v1/models`, and the request pipeline media shares.
+
+use crate::disposal::{self, Purpose};
+use crate::error::{ApiError, ErrorCode};
+use crate::sse;
+use crate::state::Gateway;
+use crate::upstream::{DEMO_MODEL, StreamEvent, Upstream};
+use crate::{DECISION_HEADER, RequestId, USER_HEADER};
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use hegui_guard::{Action, Context, Decision, Finding, StreamMatcher};
+use hegui_store::{App, AuditEntry, Message, User};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// RFC 3339 form of a Unix-millisecond time.
+pub fn rfc3339(ms: hegui_core::UnixMillis) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
+}
+
+/// The text of an OpenAI message `content`: a string, or the text parts of an array.
+/// Non-text parts cannot be moderated here, so they are refused (fail closed).
+pub fn content_text(content: &Value) -> Result<String, ApiError> {
+    match content {
+        Value::Null => Ok(String::new()),
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(parts) => {
+            let mut out = String::new();
+            for p in parts {
+                match (p["type"].as_str(), p["text"].as_str()) {
+                    (Some("text"), Some(t)) => out.push_str(t),
+                    _ => {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidRequest,
+                            "only text content parts are accepted: other parts cannot be moderated by this gateway",
+                        )
+                        .param("messages.content"));
+                    }
+                }
+            }
+            Ok(out)
+        }
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "message content must be a string or an array of text parts",
+        )
+        .param("messages.content")),
+    }
+}
+
+/// Parses a JSON body, mapping every failure to a 4xx in OpenAI's shape.
+pub fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
+    let bytes = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::BodyTooLarge, "request body is larger than max_body_bytes")
+        } else {
+            ApiError::new(ErrorCode::InvalidRequest, r.body_text())
+        }
+    })?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("request body is not valid JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(ApiError::new(ErrorCode::InvalidJson, "request body must be a JSON object"));
+    }
+    Ok(v)
+}
+
+/// A finding as recorded: where and which rule, never the matched text (it may be personal data).
+pub fn finding_json(f: &Finding) -> Value {
+    json!({"category": f.category, "rule": &*f.rule, "start": f.start, "end": f.end, "action": f.action.as_str()})
+}
+
+fn decision_json(d: &Decision) -> Value {
+    json!({
+        "action": d.action.as_str(),
+        "findings": d.findings.iter().map(finding_json).collect::<Vec<_>>(),
+    })
+}
+
+/// A confirmed violation: a library rule (not a detector or classifier) that blocks.
+fn is_confirmed_violation(d: &Decision) -> bool {
+    d.findings.iter().any(|f| {
+        f.action == Action::Block
+            && !f.rule.starts_with("classifier.")
+            && !f.rule.starts_with("crisis.")
+            && !f.rule.starts_with("pii.")
+    })
+}
+
+/// What the shared pipeline established about a request before the model is called.
+pub struct Admitted {
+    /// The application.
+    pub app: App,
+    /// The end user (registered on first sight).
+    pub user: User,
+    /// The request id.
+    pub request_id: String,
+    /// Where the request goes.
+    pub upstream: Upstream,
+    /// Input moderation result (`None` when switched off).
+    pub input: Option<Decision>,
+    /// The input with ID and phone numbers masked, as stored (GAI-11).
+    pub masked_input: String,
+    /// Notices for the client.
+    pub notices: Vec<Value>,
+    /// The audit record of the request, appended with the outcome.
+    pub record: AuditEntry,
+}
+
+/// The pipeline every generation endpoint runs first: key, user, disposal, identity policy,
+/// input moderation. A blocked input is audited, counted on the ladder and refused here.
+pub async fn admit(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    body: &Value,
+    input_text: &str,
+    request_id: &str,
+    kind: &str,
+    purpose: Purpose,
+) -> Result<Admitted, ApiError> {
+    let app = gw.authenticate(headers).await?;
+    let user_id = match body.get("user") {
+        Some(Value::String(u)) if !u.is_empty() => u.clone(),
+        Some(Value::String(_)) | None => headers
+            .get(USER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::MissingUser,
+                    "identify the end user with the `user` field or the X-Hegui-User header",
+                )
+                .param("user")
+            })?,
+        Some(_) => {
+            return Err(ApiError::new(ErrorCode::InvalidRequest, "`user` must be a string").param("user"));
+        }
+    };
+    if user_id.chars().count() > 128 {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "`user` is longer than 128 characters").param("user"));
+    }
+    let now = gw.now();
+    let user = gw.store.touch_user(&app.id, &user_id, now).await?;
+    let purpose = match headers.get("x-hegui-purpose").and_then(|v| v.to_str().ok()) {
+        Some("publish") => Purpose::Publish,
+        _ if body["hegui"]["purpose"] == "publish" => Purpose::Publish,
+        _ => purpose,
+    };
+    let mut record = AuditEntry::new(now, kind);
+    record.app = Some(app.id.clone());
+    record.subject = Some(user.id.clone());
+    record.request_id = Some(request_id.to_owned());
+    let refuse = |record: &mut AuditEntry, e: &ApiError| {
+        record.body = json!({"refused": e.code.code(), "purpose": format!("{purpose:?}").to_lowercase()});
+    };
+    if let Err(e) = disposal::check(&user, purpose, now) {
+        refuse(&mut record, &e);
+        gw.audit(vec![record]).await?;
+        return Err(e);
+    }
+    let verified = user.verification.is_some();
+    let policy = app.settings.unverified;
+    let needs = match purpose {
+        Purpose::Publish if !policy.publish => Some("publishing or sharing"),
+        _ if !policy.generate => Some("generating content"),
+        _ => None,
+    };
+    if let (false, Some(what)) = (verified, needs) {
+        let e = ApiError::new(
+            ErrorCode::VerificationRequired,
+            format!("real-name verification is required before {what} (DS-9); verify at /v1/hegui/identity/sms"),
+        );
+        refuse(&mut record, &e);
+        gw.audit(vec![record]).await?;
+        return Err(e);
+    }
+    let masked_input = hegui_guard::pii::mask(input_text);
+    let input = gw
+        .config
+        .moderation
+        .input
+        .then(|| gw.guard.check(input_text, &Context::input()));
+    let mut notices = Vec::new();
+    if user.disposal.level == hegui_store::DisposalLevel::Warning {
+        notices.push(json!({"object": "hegui.notice", "kind": "disposal_warning",
+            "text": "你的账号因违规内容收到警示，继续违规将被限制功能、暂停服务直至关闭账号。"}));
+    }
+    record.body = json!({
+        "purpose": format!("{purpose:?}").to_lowercase(),
+        "verified": verified,
+        "input": match &input {
+            Some(d) => decision_json(d),
+            None => json!({"scanned": false, "reason": "input moderation disabled by configuration"}),
+        },
+        "input_chars": input_text.chars().count(),
+        "input_sha256": hex::encode(Sha256::digest(masked_input.as_bytes())),
+    });
+    if let Some(d) = &input {
+        gw.metrics.observe_decision("input", d.action.as_str());
+        if d.action == Action::Block {
+            let mut records = vec![record];
+            if is_confirmed_violation(d) {
+                records.extend(record_violation(gw, &app, &user, request_id).await?);
+            }
+            gw.audit(records).await?;
+            let cats: Vec<&str> = d.findings.iter().filter(|f| f.action == Action::Block).map(|f| f.category).collect();
+            return Err(ApiError::new(
+                ErrorCode::ContentFilter,
+                format!("the input was blocked by content moderation (categories: {})", cats.join(", ")),
+            ));
+        }
+    }
+    let upstream = gw.upstream_for(&app.settings);
+    Ok(Admitted {
+        app,
+        user,
+        request_id: request_id.to_owned(),
+        upstream,
+        input,
+        masked_input,
+        notices,
+        record,
+    })
+}
+
+/// Counts a confirmed violation and moves the user up the ladder; returns the audit records.
+async fn record_violation(
+    gw: &Gateway,
+    app: &App,
+    user: &User,
+    request_id: &str,
+) -> Result<Vec<AuditEntry>, ApiError> {
+    let now = gw.now();
+    let n = gw.store.add_violation(&app.id, &user.id, now).await?;
+    let mut out = Vec::new();
+    if let Some(next) = disposal::escalate(&user.disposal, n, &gw.config.disposal, now) {
+        gw.store.set_disposal(&app.id, &user.id, &next).await?;
+        let mut e = AuditEntry::new(now, "disposal.set");
+        e.app = Some(app.id.clone());
+        e.subject = Some(user.id.clone());
+        e.request_id = Some(request_id.to_owned());
+        e.body = json!({"level": next.level.as_str(), "reason": next.reason, "violations": n, "by": "ladder", "until": next.until});
+        out.push(e);
+    }
+    Ok(out)
+}
+
+fn label_notice(gw: &Gateway) -> Option<Value> {
+    (gw.config.labels.chat == "ui").then(|| {
+        json!({"object": "hegui.notice", "kind": "ai_label", "placement": "ui", "persistent": true,
+               "text": gw.config.labels.text})
+    })
+}
+
+fn labels_json(gw: &Gateway) -> Vec<Value> {
+    match gw.config.labels.chat.as_str() {
+        "none" => vec![],
+        p => vec![json!({"type": "explicit", "placement": p, "text": gw.config.labels.text})],
+    }
+}
+
+fn label_text(gw: &Gateway) -> hegui_label::explicit::LabelText {
+    hegui_label::explicit::LabelText::new(gw.config.labels.text.clone()).unwrap_or_default()
+}
+
+fn with_headers(mut resp: Response, decision: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(decision) {
+        resp.headers_mut().insert(DECISION_HEADER, v);
+    }
+    resp
+}
+
+/// `POST /v1/chat/completions`.
+pub async fn completions(
+    State(gw): State<Arc<Gateway>>,
+    Extension(RequestId(rid)): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let mut body = parse_body(body)?;
+    let messages = body["messages"]
+        .as_array()
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "`messages` must be a non-empty array").param("messages"))?;
+    let mut input = String::new();
+    for m in messages {
+        let role = m["role"].as_str().ok_or_else(|| {
+            ApiError::new(ErrorCode::InvalidRequest, "every message needs a string `role`").param("messages.role")
+        })?;
+        let text = content_text(&m["content"])?;
+        if matches!(role, "user" | "system" | "developer") {
+            if !input.is_empty() {
+                input.push('\n');
+            }
+            input.push_str(&text);
+        }
+    }
+    let model = body["model"]
+        .as_str()
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "`model` must be a string").param("model"))?
+        .to_owned();
+    let stream = match &body["stream"] {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        _ => return Err(ApiError::new(ErrorCode::InvalidRequest, "`stream` must be a boolean").param("stream")),
+    };
+    if stream && body["n"].as_u64().unwrap_or(1) > 1 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "streaming with n > 1 is not supported: each choice would need its own moderated stream",
+        )
+        .param("n"));
+    }
+    let adm = admit(&gw, &headers, &body, &input, &rid, "request.chat", Purpose::Generate).await?;
+    if matches!(adm.upstream, Upstream::Demo) && model != DEMO_MODEL {
+        return Err(ApiError::new(
+            ErrorCode::ModelNotFound,
+            format!("model {model:?} does not exist here: no upstream is configured, only `{DEMO_MODEL}`"),
+        )
+        .param("model"));
+    }
+    if let Some(o) = body.as_object_mut() {
+        o.remove("hegui");
+    }
+    gw.store
+        .put_message(&Message {
+            app: adm.app.id.clone(),
+            user: adm.user.id.clone(),
+            request_id: rid.clone(),
+            role: "user".into(),
+            content: adm.masked_input.clone(),
+            at: gw.now(),
+        })
+        .await?;
+    if stream {
+        stream_chat(gw, adm, body).await
+    } else {
+        complete_chat(gw, adm, body).await
+    }
+}
+
+async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Response, ApiError> {
+    let Admitted { app, user, request_id, upstream, input, mut notices, mut record, .. } = adm;
+    let reply = match upstream.chat(&gw.http, &body, gw.timeout()).await {
+        Ok(r) => r,
+        Err(e) => {
+            record.body["outcome"] = json!({"error": e.code.code(), "message": e.message});
+            gw.audit(vec![record]).await?;
+            return Err(e);
+        }
+    };
+    let mut reply = reply;
+    let choices = reply["choices"].as_array_mut().ok_or_else(|| {
+        ApiError::new(ErrorCode::UpstreamError, "the upstream answer has no `choices`")
+    })?;
+    let mut worst = Action::Pass;
+    let mut outputs = Vec::new();
+    let mut stored = String::new();
+    for c in choices.iter_mut() {
+        let text = match &c["message"]["content"] {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            _ => return Err(ApiError::new(ErrorCode::UpstreamError, "the upstream message content is not text")),
+        };
+        let out = if gw.config.moderation.output {
+            let d = gw.guard.check(&text, &Context::output());
+            gw.metrics.observe_decision("output", d.action.as_str());
+            worst = worst.max(d.action);
+            let o = decision_json(&d);
+            let mut t = d.masked;
+            if !t.is_empty() {
+                t = match gw.config.labels.chat.as_str() {
+                    "prefix" => hegui_label::explicit::text::label_plain_text(&t, &label_text(&gw), hegui_label::explicit::text::TextPlacement::Prefix),
+                    "suffix" => hegui_label::explicit::text::label_plain_text(&t, &label_text(&gw), hegui_label::explicit::text::TextPlacement::Suffix),
+                    _ => t,
+                };
+            }
+            if c["message"]["content"].is_string() {
+                c["message"]["content"] = Value::String(t.clone());
+            }
+            stored.push_str(&t);
+            o
+        } else {
+            stored.push_str(&text);
+            json!({"scanned": false, "reason": "output moderation disabled by configuration"})
+        };
+        outputs.push(out);
+    }
+    record.body["output"] = Value::Array(outputs);
+    if worst == Action::Block {
+        record.body["outcome"] = json!({"blocked": "output", "flushed_bytes": 0});
+        gw.audit(vec![record]).await?;
+        return Err(ApiError::new(ErrorCode::ContentFilter, "the model's reply was blocked by content moderation"));
+    }
+    if worst == Action::Mask {
+        notices.push(json!({"object": "hegui.notice", "kind": "masked", "text": "回复中的个人信息已被遮盖。"}));
+    }
+    notices.extend(label_notice(&gw));
+    let labels = labels_json(&gw);
+    record.body["labels"] = Value::Array(labels.clone());
+    record.body["outcome"] = json!({"delivered": true});
+    gw.store
+        .put_message(&Message {
+            app: app.id.clone(),
+            user: user.id.clone(),
+            request_id: request_id.clone(),
+            role: "assistant".into(),
+            content: hegui_guard::pii::mask(&stored),
+            at: gw.now(),
+        })
+        .await?;
+    // Durable before the client sees the answer: kill -9 cannot lose a delivered response's record.
+    gw.audit(vec![record]).await?;
+    let decision = input.as_ref().map_or(Action::Pass, |d| d.action).max(worst);
+    reply["hegui"] = json!({
+        "request_id": request_id,
+        "notices": notices,
+        "labels": labels,
+        "decision": decision.as_str(),
+    });
+    Ok(with_headers(axum::Json(reply).into_response(), decision.as_str()))
+}
+
+/// Rewrites an upstream stream as it passes: content goes through the stream matcher and only
+/// released text is sent on; labels are added at the edges. Sans-IO, so tests drive it directly.
+pub struct Relay<'m> {
+    matcher: Option<StreamMatcher<'m>>,
+    prefix: Option<String>,
+    suffix: Option<String>,
+    template: Option<Value>,
+    /// Every character of content sent to the client.
+    pub sent: String,
+    /// A block was confirmed.
+    pub blocked: bool,
+    finished: bool,
+}
+
+/// What one relay step produced.
+#[derive(Debug, Default)]
+pub struct RelayOut {
+    /// Chunks to send, in order.
+    pub frames: Vec<Value>,
+    /// The stream must end now with an error event.
+    pub blocked: bool,
+}
+
+impl<'m> Relay<'m> {
+    /// A relay; `matcher` is `None` when output moderation is off.
+    pub fn new(matcher: Option<StreamMatcher<'m>>, prefix: Option<String>, suffix: Option<String>) -> Self {
+        Self { matcher, prefix, suffix, template: None, sent: String::new(), blocked: false, finished: false }
+    }
+
+    fn content_chunk(&self, text: String) -> Value {
+        let mut c = self.template.clone().unwrap_or_else(|| json!({"object": "chat.completion.chunk", "choices": [{"index": 0}]}));
+        c["choices"][0]["delta"] = json!({ "content": text });
+        c["choices"][0]["finish_reason"] = Value::Null;
+        if let Some(o) = c.as_object_mut() {
+            o.remove("usage");
+        }
+        c
+    }
+
+    fn emit_text(&mut self, text: String, out: &mut RelayOut) {
+        if text.is_empty() {
+            return;
+        }
+        if let Some(p) = self.prefix.take() {
+            self.sent.push_str(&p);
+            out.frames.push(self.content_chunk(p));
+        }
+        self.sent.push_str(&text);
+        out.frames.push(self.content_chunk(text));
+    }
+
+    fn end_text(&mut self, out: &mut RelayOut) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        if let Some(m) = &mut self.matcher {
+            let step = m.finish();
+            if step.blocked {
+                self.blocked = true;
+                out.blocked = true;
+            }
+            self.emit_text(step.release, out);
+            if self.blocked {
+                return;
+            }
+        }
+        if !self.sent.is_empty()
+            && let Some(s) = self.suffix.take()
+        {
+            self.sent.push_str(&s);
+            out.frames.push(self.content_chunk(s));
+        }
+    }
+
+    /// One upstream chunk.
+    pub fn chunk(&mut self, mut v: Value) -> RelayOut {
+        let mut out = RelayOut::default();
+        if self.blocked {
+            out.blocked = true;
+            return out;
+        }
+        let has_choice = v["choices"].as_array().is_some_and(|c| !c.is_empty());
+        if !has_choice {
+            // A usage chunk (or another choice-less object): nothing to moderate.
+            out.frames.push(v);
+            return out;
+        }
+        if self.template.is_none() {
+            self.template = Some(v.clone());
+        }
+        let content = v["choices"][0]["delta"]["content"].as_str().map(str::to_owned);
+        let finish = !v["choices"][0]["finish_reason"].is_null();
+        let mut release = None;
+        if let Some(text) = content {
+            match &mut self.matcher {
+                Some(m) => {
+                    let step = m.feed(&text);
+                    if step.blocked {
+                        self.blocked = true;
+                        out.blocked = true;
+                        self.emit_text(step.release, &mut out);
+                        return out;
+                    }
+                    release = Some(step.release);
+                }
+                None => release = Some(text),
+            }
+        }
+        // The chunk itself goes on without its content; the released text goes as its own chunk.
+        if let Some(delta) = v["choices"][0]["delta"].as_object_mut() {
+            delta.remove("content");
+        }
+        let other_fields = v["choices"][0]["delta"].as_object().is_some_and(|d| !d.is_empty());
+        if other_fields && !finish {
+            // role, tool_calls …: keep their place before the text
+            let mut head = v.clone();
+            if head["choices"][0]["delta"].get("role").is_some() {
+                head["choices"][0]["delta"]["content"] = json!("");
+            }
+            out.frames.push(head);
+        }
+        if let Some(r) = release {
+            self.emit_text(r, &mut out);
+        }
+        if finish {
+            self.end_text(&mut out);
+            if self.blocked {
+                return out;
+            }
+            out.frames.push(v);
+        }
+        out
+    }
+
+    /// End of the upstream stream (`[DONE]` or EOF).
+    pub fn end(&mut self) -> RelayOut {
+        let mut out = RelayOut::default();
+        if !self.blocked {
+            self.end_text(&mut out);
+        } else {
+            out.blocked = true;
+        }
+        out
+    }
+
+    /// The final decision of the matcher (pass when moderation is off).
+    pub fn decision(&mut self) -> Option<Decision> {
+        self.matcher.as_mut().map(|m| m.decision())
+    }
+}
+
+/// The in-band error event that ends a blocked stream (no `[DONE]` follows).
+pub fn block_event() -> Value {
+    json!({"error": {
+        "message": "the model's reply was blocked by content moderation",
+        "type": "content_filter",
+        "param": null,
+        "code": "content_filter",
+    }})
+}
+
+async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Response, ApiError> {
+    let Admitted { app, user, request_id, upstream, input, notices, mut record, .. } = adm;
+    let events = match upstream.chat_stream(&gw.http, &body, gw.timeout()).await {
+        Ok(s) => s,
+        Err(e) => {
+            record.body["outcome"] = json!({"error": e.code.code(), "message": e.message});
+            gw.audit(vec![record]).await?;
+            return Err(e);
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let input_action = input.as_ref().map_or(Action::Pass, |d| d.action);
+    tokio::spawn(async move {
+        let mut notices = notices;
+        notices.extend(label_notice(&gw));
+        relay_task(gw, app, user, request_id, record, notices, events, tx).await;
+    });
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    }));
+    let resp = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(body)
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "response could not be built"))?;
+    let _ = input_action;
+    Ok(with_headers(resp, "streaming"))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn relay_task(
+    gw: Arc<Gateway>,
+    app: App,
+    user: User,
+    request_id: String,
+    mut record: AuditEntry,
+    notices: Vec<Value>,
+    mut events: crate::upstream::EventStream,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+) {
+    let matcher = gw.guard.matcher();
+    let moderated = gw.config.moderation.output;
+    let label = label_text(&gw);
+    let (prefix, suffix) = match gw.config.labels.chat.as_str() {
+        "prefix" => (Some(format!("（{label}）\n\n")), None),
+        "suffix" => (None, Some(format!("\n\n（{label}）"))),
+        _ => (None, None),
+    };
+    let mut relay = Relay::new(moderated.then(|| matcher.stream(Context::output())), prefix, suffix);
+    let mut flushed_bytes = 0usize;
+    let mut client_gone = false;
+    for n in &notices {
+        if tx.send(sse::frame(n)).await.is_err() {
+            client_gone = true;
+        }
+    }
+    let mut failure: Option<ApiError> = None;
+    let mut saw_done = false;
+    while !client_gone {
+        let out = match events.next().await {
+            Some(Ok(StreamEvent::Chunk(v))) => relay.chunk(v),
+            Some(Ok(StreamEvent::Done)) | None => {
+                saw_done = true;
+                relay.end()
+            }
+            Some(Err(e)) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        for f in &out.frames {
+            let b = sse::frame(f);
+            flushed_bytes += b.len();
+            if tx.send(b).await.is_err() {
+                client_gone = true;
+                break;
+            }
+        }
+        if out.blocked || saw_done {
+            break;
+        }
+    }
+    drop(events); // cancels the upstream request if it is still running
+    let decision = relay.decision();
+    let output = match &decision {
+        Some(d) => {
+            gw.metrics.observe_decision("output", d.action.as_str());
+            decision_json(d)
+        }
+        None => json!({"scanned": false, "reason": "output moderation disabled by configuration"}),
+    };
+    record.body["output"] = json!([output]);
+    record.body["labels"] = Value::Array(labels_json(&gw));
+    record.body["stream"] = json!(true);
+    let outcome = if relay.blocked {
+        json!({"blocked": "output", "flushed_bytes": flushed_bytes, "released_chars": relay.sent.chars().count()})
+    } else if let Some(e) = &failure {
+        json!({"error": e.code.code(), "message": e.message, "flushed_bytes": flushed_bytes})
+    } else if client_gone {
+        json!({"client_disconnected": true, "flushed_bytes": flushed_bytes})
+    } else {
+        json!({"delivered": true, "flushed_bytes": flushed_bytes})
+    };
+    record.body["outcome"] = outcome;
+    let stored = gw
+        .store
+        .put_message(&Message {
+            app: app.id.clone(),
+            user: user.id.clone(),
+            request_id: request_id.clone(),
+            role: "assistant".into(),
+            content: hegui_guard::pii::mask(&relay.sent),
+            at: gw.now(),
+        })
+        .await;
+    // The record is durable before the terminal event, so a client that saw the end of its
+    // response has an audit record even if the process dies right after.
+    let audited = match stored {
+        Ok(()) => gw.audit(vec![record]).await,
+        Err(e) => Err(ApiError::store(e)),
+    };
+    let terminal = match (&audited, relay.blocked, &failure) {
+        (Err(e), _, _) => sse::frame(&e.body()),
+        (Ok(()), true, _) => sse::frame(&block_event()),
+        (Ok(()), false, Some(e)) => sse::frame(&e.body()),
+        (Ok(()), false, None) => sse::done(),
+    };
+    if !client_gone {
+        let _ = tx.send(terminal).await;
+    }
+}
+
+/// `GET /v1/models`.
+pub async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let app = gw.authenticate(&headers).await?;
+    let list = gw.upstream_for(&app.settings).models(&gw.http, gw.timeout()).await?;
+    Ok(with_headers(axum::Json(list).into_response(), "pass"))
+}

@@ -1,0 +1,347 @@
+//! The gateway's shared state and its start-up: store, guard, keys, background jobs.
+
+use crate::config::Config;
+use crate::error::{ApiError, ErrorCode};
+use crate::metrics::Metrics;
+use crate::upstream::Upstream;
+use hegui_core::{Clock, UnixMillis};
+use hegui_guard::{FeatureLibrary, Guard, GuardConfig, Models};
+use hegui_store::{App, AppSettings, AuditEntry, Sealer, Store};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the gateway cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The data directory or a key file could not be used.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database could not be opened.
+    #[error("database: {0}")]
+    Store(#[from] crate::store::OpenError),
+    /// The feature library could not be loaded or compiled: the gateway will not run unchecked.
+    #[error("feature library: {0}")]
+    Library(String),
+    /// A key is malformed.
+    #[error("key: {0}")]
+    Key(String),
+}
+
+/// Everything a request handler needs.
+pub struct Gateway {
+    /// The configuration in force.
+    pub config: Config,
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// The moderation engine (hot-swappable).
+    pub guard: Arc<Guard>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Client for upstream calls.
+    pub http: reqwest::Client,
+    /// Keyed hashing of identifiers (ID numbers, mobiles, one-time codes).
+    pub hasher: hegui_identity::SubjectHasher,
+    /// SMS sender for one-time codes.
+    pub sms: Arc<dyn hegui_identity::verify::SmsSender>,
+    /// Network identity (网号/网证) and three-element providers, if configured.
+    pub providers: crate::identity::Providers,
+    /// Request and decision counters.
+    pub metrics: Metrics,
+    /// Signs the implicit labels of generated media.
+    pub label_signer: Option<hegui_label::LabelSigner>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").field("config", &self.config).finish()
+    }
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl Fn(std::io::Error) -> StartError + 'a {
+    move |source| StartError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads a hex key file, creating it with a fresh random key (mode 0600) if missing.
+fn key_file(path: &Path) -> Result<String, StartError> {
+    if let Ok(k) = std::fs::read_to_string(path) {
+        return Ok(k.trim().to_owned());
+    }
+    let key = Sealer::generate_hex().map_err(|e| StartError::Key(e.to_string()))?;
+    write_file(path, key.as_bytes())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(key)
+}
+
+/// Validates the config, prepares the data directory and its keys, and opens the store: what
+/// the housekeeping commands need without compiling the moderation engine.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir).map_err(io("creating", &config.data_dir))?;
+    let content_key = if config.content_key.is_empty() {
+        key_file(&config.data_dir.join("content.key"))?
+    } else {
+        config.content_key.clone()
+    };
+    let sealer = Sealer::from_hex(&content_key).map_err(|e| StartError::Key(e.to_string()))?;
+    Ok(crate::store::open(&config.database_url(), sealer).await?)
+}
+
+/// Loads the feature library the config names, or the built-in one.
+pub fn load_library(config: &Config) -> Result<FeatureLibrary, StartError> {
+    match &config.library {
+        Some(p) => FeatureLibrary::load(p).map_err(|e| StartError::Library(e.to_string())),
+        None => Ok(hegui_guard::default_library().clone()),
+    }
+}
+
+fn models() -> Models {
+    #[cfg(feature = "classifier")]
+    {
+        Models {
+            offensive: Some(Arc::new(hegui_classifier::NgramClassifier::cold_offensive())),
+            crisis: Some(Arc::new(hegui_classifier::NgramClassifier::crisis())),
+        }
+    }
+    #[cfg(not(feature = "classifier"))]
+    Models::default()
+}
+
+impl Gateway {
+    /// Opens the store, compiles the library and prepares keys. Fails rather than start unchecked.
+    pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<Arc<Self>, StartError> {
+        Self::start_with(
+            config,
+            clock,
+            Arc::new(crate::identity::LogSender),
+            crate::identity::Providers::default(),
+        )
+        .await
+    }
+
+    /// [`Gateway::start`] with the deployment's SMS sender and verification providers.
+    pub async fn start_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        sms: Arc<dyn hegui_identity::verify::SmsSender>,
+        providers: crate::identity::Providers,
+    ) -> Result<Arc<Self>, StartError> {
+        let store = open_store(&config).await?;
+        let pepper = key_file(&config.data_dir.join("subject.key"))?;
+        let library = load_library(&config)?;
+        let guard = Guard::new(&library, models(), GuardConfig::default())
+            .map_err(|e| StartError::Library(e.to_string()))?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| StartError::Key(format!("http client: {e}")))?;
+        let label_signer = label_signer(&config.data_dir)?;
+        Ok(Arc::new(Gateway {
+            hasher: hegui_identity::SubjectHasher::new(pepper.as_bytes()),
+            sms,
+            providers,
+            metrics: Metrics::default(),
+            config,
+            store,
+            guard: Arc::new(guard),
+            clock,
+            http,
+            label_signer,
+        }))
+    }
+
+    /// Now, from the injected clock.
+    pub fn now(&self) -> UnixMillis {
+        self.clock.now_millis()
+    }
+
+    /// The upstream for an application.
+    pub fn upstream_for(&self, settings: &AppSettings) -> Upstream {
+        match &settings.upstream {
+            Some(u) if !u.is_empty() => Upstream::Http {
+                base: u.clone(),
+                key: settings.upstream_key.clone(),
+            },
+            _ if !self.config.upstream.is_empty() => Upstream::Http {
+                base: self.config.upstream.clone(),
+                key: (!self.config.upstream_key.is_empty()).then(|| self.config.upstream_key.clone()),
+            },
+            _ => Upstream::Demo,
+        }
+    }
+
+    /// Upstream timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.config.upstream_timeout_secs.max(1))
+    }
+
+    /// The application a bearer key belongs to.
+    pub async fn authenticate(&self, headers: &axum::http::HeaderMap) -> Result<App, ApiError> {
+        let key = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "missing API key: send Authorization: Bearer <key> (create one with `hegui app create`)",
+                )
+            })?;
+        self.store
+            .app_by_key_hash(&key_hash(key))
+            .await?
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "unknown API key"))
+    }
+
+    /// Appends audit records durably; the caller answers only after this returns.
+    pub async fn audit(&self, entries: Vec<AuditEntry>) -> Result<(), ApiError> {
+        self.store.append_audit_batch(entries).await?;
+        Ok(())
+    }
+
+    /// Starts the background jobs: library hot reload and the retention purge.
+    pub fn spawn_background(self: Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        if let Some(path) = self.config.library.clone() {
+            let gw = self.clone();
+            tasks.push(tokio::spawn(async move { gw.watch_library(path).await }));
+        }
+        let gw = self;
+        tasks.push(tokio::spawn(async move { gw.purge_loop().await }));
+        tasks
+    }
+
+    async fn watch_library(self: Arc<Self>, path: PathBuf) {
+        let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let mut seen = mtime(&path);
+        let every = Duration::from_secs(self.config.reload_poll_secs.max(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let now = mtime(&path);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            let _ = self.reload_library().await;
+        }
+    }
+
+    /// Reloads the library file; on failure the old matcher stays in service. Audited.
+    pub async fn reload_library(&self) -> Result<u64, ApiError> {
+        let Some(path) = self.config.library.clone() else {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "the gateway runs the built-in library; there is no file to reload",
+            ));
+        };
+        let guard = self.guard.clone();
+        let result = tokio::task::spawn_blocking(move || guard.reload(&path))
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::Internal, "reload task failed"))?;
+        let mut e = AuditEntry::new(self.now(), "library.reload");
+        match &result {
+            Ok(v) => {
+                tracing::info!(version = v, "feature library reloaded");
+                e.body = serde_json::json!({"ok": true, "version": v});
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "library reload failed; previous library stays in service");
+                e.body = serde_json::json!({"ok": false, "error": err.to_string()});
+            }
+        }
+        self.audit(vec![e]).await?;
+        result.map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))
+    }
+
+    async fn purge_loop(self: Arc<Self>) {
+        let every = Duration::from_secs(self.config.audit.purge_every_hours.max(1) * 3600);
+        loop {
+            let _ = self.purge_audit().await;
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// Deletes audit records past retention, keeping the chain verifiable.
+    pub async fn purge_audit(&self) -> Result<u64, ApiError> {
+        let now = self.now();
+        let keep = i64::from(self.config.audit.retention_days) * 86_400_000;
+        Ok(self.store.purge_audit(now - keep, now).await?)
+    }
+}
+
+fn label_signer(data_dir: &Path) -> Result<Option<hegui_label::LabelSigner>, StartError> {
+    let dir = data_dir.join("keys");
+    let key = dir.join("hegui-sm2.key");
+    if !key.exists() {
+        std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
+        let pair = hegui_label::generate_key_pair()
+            .map_err(|e| StartError::Key(format!("label key: {e}")))?;
+        write_file(&dir.join("hegui-sm2.pub"), pair.public_pem.as_bytes())?;
+        write_file(&key, pair.private_pem.as_bytes())?;
+    }
+    let pem = std::fs::read_to_string(&key).map_err(io("reading", &key))?;
+    hegui_label::LabelSigner::from_pem(&pem)
+        .map(Some)
+        .map_err(|e| StartError::Key(format!("label key: {e}")))
+}
+
+/// Writes a small file atomically (temp file, fsync, rename).
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), StartError> {
+    use std::io::Write;
+    hegui_label::fs::write_atomic(path, None, io("writing", path), |w| {
+        w.write_all(bytes).map_err(io("writing", path))
+    })
+}
+
+/// SHA-256 (hex) of an API key, as stored.
+pub fn key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Registers an application and returns it with its API key (shown once, stored hashed).
+pub async fn create_app(
+    store: &dyn Store,
+    name: &str,
+    settings: AppSettings,
+    now: UnixMillis,
+) -> Result<(App, String), hegui_store::StoreError> {
+    let mut raw = [0u8; 24];
+    getrandom::fill(&mut raw).map_err(|e| hegui_store::StoreError::Unavailable(Box::new(e)))?;
+    let key = format!("hg-{}", hex::encode(raw));
+    let app = App {
+        id: crate::new_id("app_"),
+        name: name.to_owned(),
+        key_hash: key_hash(&key),
+        created_at: now,
+        settings,
+    };
+    store.create_app(&app).await?;
+    let mut e = AuditEntry::new(now, "admin.app.create");
+    e.app = Some(app.id.clone());
+    e.body = serde_json::json!({"name": name});
+    store.append_audit(e).await?;
+    Ok((app, key))
+}

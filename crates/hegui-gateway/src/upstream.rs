@@ -1,0 +1,266 @@
+//! Calls to the model behind the gateway: any OpenAI-compatible server, or the built-in demo.
+
+use crate::demo;
+use crate::error::{ApiError, ErrorCode};
+use crate::sse::SseDecoder;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use std::time::Duration;
+
+/// Name of the built-in demo model.
+pub const DEMO_MODEL: &str = "hegui-demo";
+
+/// Where one application's requests go.
+#[derive(Debug, Clone)]
+pub enum Upstream {
+    /// An OpenAI-compatible server.
+    Http {
+        /// Base URL ending in `/v1`.
+        base: String,
+        /// Bearer key, if any.
+        key: Option<String>,
+    },
+    /// The built-in scripted model.
+    Demo,
+}
+
+/// One event of an upstream stream.
+#[derive(Debug)]
+pub enum StreamEvent {
+    /// A `chat.completion.chunk` (or any JSON object the upstream sent).
+    Chunk(serde_json::Value),
+    /// `[DONE]`.
+    Done,
+}
+
+/// A stream of upstream events; an `Err` ends it.
+pub type EventStream = BoxStream<'static, Result<StreamEvent, ApiError>>;
+
+/// Maps a transport failure honestly: timeouts to 504, everything else to 502.
+fn transport(e: reqwest::Error) -> ApiError {
+    if e.is_timeout() {
+        ApiError::new(ErrorCode::UpstreamTimeout, "the upstream model did not answer in time")
+    } else {
+        tracing::warn!(error = %e, "upstream transport error");
+        ApiError::new(ErrorCode::UpstreamError, "the upstream model could not be reached")
+    }
+}
+
+/// Turns a non-2xx upstream answer into an error with the upstream's own message and, for 4xx,
+/// its status (the client's request was wrong, not the gateway).
+async fn upstream_status(resp: reqwest::Response) -> ApiError {
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+    let msg = body["error"]["message"]
+        .as_str()
+        .unwrap_or("no message")
+        .to_owned();
+    let mut e = ApiError::new(
+        ErrorCode::UpstreamError,
+        format!("upstream answered {}: {msg}", status.as_u16()),
+    );
+    if status.is_client_error() {
+        e.status = axum::http::StatusCode::from_u16(status.as_u16()).ok();
+    }
+    e
+}
+
+impl Upstream {
+    fn post(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        body: &serde_json::Value,
+        timeout: Duration,
+    ) -> Option<reqwest::RequestBuilder> {
+        match self {
+            Upstream::Http { base, key } => {
+                let mut rb = http
+                    .post(format!("{}{path}", base.trim_end_matches('/')))
+                    .timeout(timeout)
+                    .json(body);
+                if let Some(k) = key {
+                    rb = rb.bearer_auth(k);
+                }
+                Some(rb)
+            }
+            Upstream::Demo => None,
+        }
+    }
+
+    /// A non-streaming chat completion: the upstream's JSON.
+    pub async fn chat(
+        &self,
+        http: &reqwest::Client,
+        body: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, ApiError> {
+        let Some(rb) = self.post(http, "/chat/completions", body, timeout) else {
+            return Ok(demo::completion(body));
+        };
+        let resp = rb.send().await.map_err(transport)?;
+        if !resp.status().is_success() {
+            return Err(upstream_status(resp).await);
+        }
+        resp.json().await.map_err(|_| {
+            ApiError::new(
+                ErrorCode::UpstreamError,
+                "the upstream model answered with something that is not JSON",
+            )
+        })
+    }
+
+    /// A streaming chat completion. `idle` bounds the wait for each event.
+    pub async fn chat_stream(
+        &self,
+        http: &reqwest::Client,
+        body: &serde_json::Value,
+        idle: Duration,
+    ) -> Result<EventStream, ApiError> {
+        let Upstream::Http { base, key } = self else {
+            return Ok(demo::stream(body));
+        };
+        let mut rb = http
+            .post(format!("{}/chat/completions", base.trim_end_matches('/')))
+            .json(body);
+        if let Some(k) = key {
+            rb = rb.bearer_auth(k);
+        }
+        let resp = tokio::time::timeout(idle, rb.send())
+            .await
+            .map_err(|_| {
+                ApiError::new(ErrorCode::UpstreamTimeout, "the upstream model did not answer in time")
+            })?
+            .map_err(transport)?;
+        if !resp.status().is_success() {
+            return Err(upstream_status(resp).await);
+        }
+        let is_sse = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !is_sse {
+            // Fail closed: a stream we cannot parse is never passed on unscanned.
+            return Err(ApiError::new(
+                ErrorCode::UpstreamError,
+                "the upstream model did not answer with an event stream",
+            ));
+        }
+        let bytes = resp.bytes_stream();
+        let state = (bytes, SseDecoder::new(), std::collections::VecDeque::new(), false);
+        let s = futures_util::stream::unfold(state, move |(mut bytes, mut dec, mut queue, ended)| async move {
+            loop {
+                if let Some(payload) = queue.pop_front() {
+                    return Some((parse_event(payload), (bytes, dec, queue, ended)));
+                }
+                if ended {
+                    return None;
+                }
+                match tokio::time::timeout(idle, bytes.next()).await {
+                    Err(_) => {
+                        let e = ApiError::new(
+                            ErrorCode::UpstreamTimeout,
+                            "the upstream stream went silent",
+                        );
+                        return Some((Err(e), (bytes, dec, queue, true)));
+                    }
+                    Ok(Some(Ok(b))) => queue.extend(dec.push(&b)),
+                    Ok(Some(Err(e))) => {
+                        return Some((Err(transport(e)), (bytes, dec, queue, true)));
+                    }
+                    Ok(None) => {
+                        queue.extend(dec.finish());
+                        if queue.is_empty() {
+                            return None;
+                        }
+                        return Some((parse_event(queue.pop_front()?), (bytes, dec, queue, true)));
+                    }
+                }
+            }
+        });
+        Ok(s.boxed())
+    }
+
+    /// A media request (`/images/generations`) answered with JSON.
+    pub async fn json(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        body: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, ApiError> {
+        let Some(rb) = self.post(http, path, body, timeout) else {
+            return demo::media_json(path, body);
+        };
+        let resp = rb.send().await.map_err(transport)?;
+        if !resp.status().is_success() {
+            return Err(upstream_status(resp).await);
+        }
+        resp.json().await.map_err(|_| {
+            ApiError::new(ErrorCode::UpstreamError, "the upstream answer is not JSON")
+        })
+    }
+
+    /// A media request (`/audio/speech`) answered with bytes.
+    pub async fn bytes(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        body: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, ApiError> {
+        let Some(rb) = self.post(http, path, body, timeout) else {
+            return demo::media_bytes(path, body);
+        };
+        let resp = rb.send().await.map_err(transport)?;
+        if !resp.status().is_success() {
+            return Err(upstream_status(resp).await);
+        }
+        Ok(resp.bytes().await.map_err(transport)?.to_vec())
+    }
+
+    /// The upstream's model list.
+    pub async fn models(
+        &self,
+        http: &reqwest::Client,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, ApiError> {
+        let Upstream::Http { base, key } = self else {
+            return Ok(demo::models());
+        };
+        let mut rb = http
+            .get(format!("{}/models", base.trim_end_matches('/')))
+            .timeout(timeout);
+        if let Some(k) = key {
+            rb = rb.bearer_auth(k);
+        }
+        let resp = rb.send().await.map_err(transport)?;
+        if !resp.status().is_success() {
+            return Err(upstream_status(resp).await);
+        }
+        resp.json().await.map_err(|_| {
+            ApiError::new(ErrorCode::UpstreamError, "the upstream model list is not JSON")
+        })
+    }
+}
+
+fn parse_event(payload: String) -> Result<StreamEvent, ApiError> {
+    if payload.trim() == "[DONE]" {
+        return Ok(StreamEvent::Done);
+    }
+    let v: serde_json::Value = serde_json::from_str(&payload).map_err(|_| {
+        ApiError::new(
+            ErrorCode::UpstreamError,
+            "the upstream stream sent an event that is not JSON",
+        )
+    })?;
+    if v.get("error").is_some() {
+        let msg = v["error"]["message"].as_str().unwrap_or("stream error");
+        return Err(ApiError::new(
+            ErrorCode::UpstreamError,
+            format!("the upstream model failed mid-stream: {msg}"),
+        ));
+    }
+    Ok(StreamEvent::Chunk(v))
+}
