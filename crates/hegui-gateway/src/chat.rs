@@ -116,6 +116,7 @@ pub struct Admitted {
 /// input moderation. A blocked input is audited, counted on the ladder and refused here.
 pub async fn admit(
     gw: &Gateway,
+    app: App,
     headers: &HeaderMap,
     body: &Value,
     input_text: &str,
@@ -123,7 +124,6 @@ pub async fn admit(
     kind: &str,
     purpose: Purpose,
 ) -> Result<Admitted, ApiError> {
-    let app = gw.authenticate(headers).await?;
     let user_id = match body.get("user") {
         Some(Value::String(u)) if !u.is_empty() => u.clone(),
         Some(Value::String(_)) | None => headers
@@ -283,6 +283,8 @@ pub async fn completions(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    // Authentication first: an unknown caller learns nothing about request validation.
+    let app = gw.authenticate(&headers).await?;
     let mut body = parse_body(body)?;
     let messages = body["messages"]
         .as_array()
@@ -317,7 +319,7 @@ pub async fn completions(
         )
         .param("n"));
     }
-    let adm = admit(&gw, &headers, &body, &input, &rid, "request.chat", Purpose::Generate).await?;
+    let adm = admit(&gw, app, &headers, &body, &input, &rid, "request.chat", Purpose::Generate).await?;
     if matches!(adm.upstream, Upstream::Demo) && model != DEMO_MODEL {
         return Err(ApiError::new(
             ErrorCode::ModelNotFound,

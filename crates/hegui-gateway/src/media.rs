@@ -82,6 +82,7 @@ pub async fn images(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let app = gw.authenticate(&headers).await?;
     let mut body = parse_body(body)?;
     let prompt = body["prompt"]
         .as_str()
@@ -95,7 +96,7 @@ pub async fn images(
                 .param("response_format"));
         }
     };
-    let adm = admit(&gw, &headers, &body, &prompt, &rid, "request.image", Purpose::Media).await?;
+    let adm = admit(&gw, app, &headers, &body, &prompt, &rid, "request.image", Purpose::Media).await?;
     let mut record = adm.record;
     // The gateway labels the bytes itself, so it always asks for them.
     body["response_format"] = json!("b64_json");
@@ -146,6 +147,7 @@ pub async fn speech(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let app = gw.authenticate(&headers).await?;
     let mut body = parse_body(body)?;
     let input = body["input"]
         .as_str()
@@ -164,7 +166,7 @@ pub async fn speech(
         }
     };
     body["response_format"] = json!(ext);
-    let adm = admit(&gw, &headers, &body, &input, &rid, "request.speech", Purpose::Media).await?;
+    let adm = admit(&gw, app, &headers, &body, &input, &rid, "request.speech", Purpose::Media).await?;
     let mut record = adm.record;
     if let Some(o) = body.as_object_mut() {
         o.remove("hegui");

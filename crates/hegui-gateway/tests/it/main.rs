@@ -1,0 +1,10 @@
+//! Integration tests of the gateway over HTTP, against a fake upstream.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod audit;
+mod chat;
+mod identity;
+mod media;
+mod moderation;
+mod postgres;
+mod support;
