@@ -644,7 +644,11 @@ async fn relay_task(
     let mut flushed_bytes = 0usize;
     let mut client_gone = false;
     for n in &notices {
-        if tx.send(sse::frame(n)).await.is_err() {
+        // An empty `choices` lets clients that read every event as a chunk skip it, as they
+        // skip OpenAI's own usage chunk.
+        let mut n = n.clone();
+        n["choices"] = json!([]);
+        if tx.send(sse::frame(&n)).await.is_err() {
             client_gone = true;
         }
     }

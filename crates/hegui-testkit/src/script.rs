@@ -12,7 +12,9 @@ pub(crate) struct Script {
     pub hang: bool,
     /// `[[delay_ms:N]]`: delay between streamed chunks.
     pub delay: Option<Duration>,
-    /// `[[chunks:A|B|C]]`: the exact content deltas.
+    /// `[[chunks:A|B|C]]`: the exact content deltas. `[[chunks_b64:BASE64]]` is the same with the
+    /// `A|B|C` text base64-encoded, so a client can script a reply whose words do not appear in
+    /// its own message (a gateway that checks input would otherwise see them first).
     pub chunks: Option<Vec<String>>,
     /// `[[reply:TEXT]]`: the reply text.
     pub reply: Option<String>,
@@ -38,6 +40,16 @@ impl Script {
             match (name, arg) {
                 ("chunks", Some(arg)) if script.chunks.is_none() => {
                     script.chunks = Some(arg.split('|').map(str::to_owned).collect());
+                }
+                ("chunks_b64", Some(arg)) if script.chunks.is_none() => {
+                    use base64::Engine;
+                    if let Some(text) = base64::engine::general_purpose::STANDARD
+                        .decode(arg.trim())
+                        .ok()
+                        .and_then(|b| String::from_utf8(b).ok())
+                    {
+                        script.chunks = Some(text.split('|').map(str::to_owned).collect());
+                    }
                 }
                 ("reply", Some(arg)) if script.reply.is_none() => {
                     script.reply = Some(arg.to_owned());
@@ -134,6 +146,14 @@ mod tests {
             Script::parse("[[status:abc]] [[unknown:1]] [[hang:1]]"),
             Script::default()
         );
+    }
+
+    #[test]
+    fn base64_chunks_hide_the_reply_from_the_message() {
+        // "冰毒|货源" base64-encoded.
+        let s = Script::parse("[[chunks_b64:5Yaw5q+SfOi0p+a6kA==]]");
+        assert_eq!(s.pieces("m", "d", 5), vec!["冰毒", "货源"]);
+        assert_eq!(Script::parse("[[chunks_b64:!!]]"), Script::default());
     }
 
     #[test]

@@ -6,5 +6,6 @@ mod chat;
 mod identity;
 mod media;
 mod moderation;
+mod openai_py;
 mod postgres;
 mod support;
