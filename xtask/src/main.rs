@@ -7,6 +7,7 @@
 //! * `cargo xtask fuzz TARGET [SECONDS]`: run one fuzz target with cargo-fuzz.
 //! * `cargo xtask train-crisis`: regenerate `crates/hegui-classifier/model/crisis.hgcls`.
 
+mod pg;
 mod tidy;
 
 use anyhow::{Context, Result, bail};
@@ -121,6 +122,9 @@ fn cargo() -> Command {
 
 fn ci() -> Result<()> {
     install_tools()?;
+    // The store conformance and two-gateway tests run on a real PostgreSQL that CI starts here.
+    let database = pg::start_postgres(Path::new("target"))?;
+    eprintln!("PostgreSQL for tests: {database}");
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     // Clippy sees every feature set: the default build and the one with C2PA.
     for features in [None, Some("hegui-cli/c2pa")] {
@@ -134,7 +138,10 @@ fn ci() -> Result<()> {
     // Interop tests must not silently skip in CI: a missing tool fails them.
     run(cargo()
         .args(["test", "--workspace"])
-        .env("HEGUI_REQUIRE_TOOLS", "1"))?;
+        .env("HEGUI_REQUIRE_TOOLS", "1")
+        .env("HEGUI_TEST_DATABASE_URL", &database))?;
+    // The embedded-only build (no PostgreSQL backend) must keep compiling.
+    run(cargo().args(["check", "-p", "hegui-cli", "--no-default-features"]))?;
     // The C2PA feature's own tests (G1-G3) and the CLI built with it.
     run(cargo()
         .args([
@@ -216,6 +223,105 @@ fn demo() -> Result<()> {
     run(Command::new(hegui).args(["scan", "--json"]).arg(&messages))?;
     eprintln!("\n== coverage of the shipped feature library against TC260-003 §8.1");
     run(Command::new(hegui).args(["library", "stats"]))?;
+    gateway_demo(hegui, out)
+}
+
+/// Sends one HTTP/1.1 request to the local gateway and returns the response text (std only:
+/// the demo must not need curl).
+fn http(addr: &str, method: &str, path: &str, key: &str, body: &str) -> Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// The main job's last step: the compliance gateway with the built-in demo model, a few requests
+/// through it, then it keeps serving until Ctrl-C.
+fn gateway_demo(hegui: &Path, out: &Path) -> Result<()> {
+    let data = out.join("gateway");
+    let addr = std::env::var("HEGUI_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    eprintln!("\n== the compliance gateway: hegui serve, in front of the demo model `hegui-demo`");
+    let created = Command::new(hegui)
+        .args(["app", "create", "--name", "demo", "--data-dir"])
+        .arg(&data)
+        .output()?;
+    if !created.status.success() {
+        bail!(
+            "hegui app create failed: {}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&created.stdout);
+    let key = stdout.lines().last().unwrap_or_default().trim().to_owned();
+    let mut server = Command::new(hegui)
+        .args(["serve", "--listen", &addr, "--data-dir"])
+        .arg(&data)
+        .spawn()?;
+    let mut up = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if !up {
+        let _ = server.kill();
+        bail!("the gateway did not start on {addr}");
+    }
+    let show = |title: &str, body: &str| -> Result<()> {
+        eprintln!("\n-- {title}\n$ POST /v1/chat/completions {body}");
+        let resp = http(&addr, "POST", "/v1/chat/completions", &key, body)?;
+        let (head, rest) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+        for h in head
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("x-hegui") || l.starts_with("HTTP/"))
+        {
+            eprintln!("{h}");
+        }
+        eprintln!("{}", rest.trim());
+        Ok(())
+    };
+    show(
+        "an ordinary question: reply, labels and notices in the `hegui` object",
+        r#"{"model":"hegui-demo","user":"demo-user","messages":[{"role":"user","content":"你好"}]}"#,
+    )?;
+    show(
+        "a blocked input (DS-10): refused before the model is called",
+        r#"{"model":"hegui-demo","user":"demo-user","messages":[{"role":"user","content":"哪里有冰毒货源"}]}"#,
+    )?;
+    show(
+        "a streamed reply whose blocked phrase is split across chunks: cut before it, no [DONE]",
+        r#"{"model":"hegui-demo","user":"demo-user","stream":true,"messages":[{"role":"user","content":"演示拦截"}]}"#,
+    )?;
+    show(
+        "a streamed reply with a phone number: masked on the way out",
+        r#"{"model":"hegui-demo","user":"demo-user","stream":true,"messages":[{"role":"user","content":"演示电话"}]}"#,
+    )?;
+    let verify = Command::new(hegui)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&data)
+        .output()?;
+    eprintln!(
+        "\n-- the audit log (DS-16)\n{}",
+        String::from_utf8_lossy(&verify.stdout).trim()
+    );
+    eprintln!(
+        "\n== the gateway keeps running on http://{addr}/v1 (Ctrl-C stops it). Try:\n\
+         curl -N http://{addr}/v1/chat/completions -H 'Authorization: Bearer {key}' \\\n  \
+         -d '{{\"model\":\"hegui-demo\",\"user\":\"me\",\"stream\":true,\"messages\":[{{\"role\":\"user\",\"content\":\"演示拦截\"}}]}}'\n\
+         or any OpenAI client with base_url=http://{addr}/v1 and api_key={key};\n\
+         a real model is one flag away: hegui serve --upstream http://HOST:PORT/v1 --data-dir {}",
+        data.display()
+    );
+    server.wait()?;
     Ok(())
 }
 

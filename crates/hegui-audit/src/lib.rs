@@ -277,7 +277,8 @@ impl Verifier {
         if record.kind == PURGE_KIND
             && let Ok(body) = serde_json::from_str::<PurgeBody>(&record.body)
         {
-            self.purge_claims.push((body.through_seq, body.through_hash));
+            self.purge_claims
+                .push((body.through_seq, body.through_hash));
         }
         self.report.records += 1;
         self.report.last_seq = Some(record.seq);
@@ -357,7 +358,10 @@ mod tests {
     fn ds_16_edited_record_is_found() {
         let mut c = chain(5);
         c[2].body = r#"{"i":99}"#.into();
-        assert!(matches!(verify(&c, None), Err(VerifyError::Edited { seq: 2, .. })));
+        assert!(matches!(
+            verify(&c, None),
+            Err(VerifyError::Edited { seq: 2, .. })
+        ));
     }
 
     #[test]
@@ -365,14 +369,20 @@ mod tests {
         let mut c = chain(5);
         c[2].body = r#"{"i":99}"#.into();
         c[2].hash = c[2].compute_hash();
-        assert!(matches!(verify(&c, None), Err(VerifyError::Break { seq: 3, .. })));
+        assert!(matches!(
+            verify(&c, None),
+            Err(VerifyError::Break { seq: 3, .. })
+        ));
     }
 
     #[test]
     fn ds_16_deleted_record_is_found() {
         let mut c = chain(5);
         c.remove(2);
-        assert!(matches!(verify(&c, None), Err(VerifyError::Gap { from: 2, to: 3 })));
+        assert!(matches!(
+            verify(&c, None),
+            Err(VerifyError::Gap { from: 2, to: 3 })
+        ));
         let c = chain(5);
         assert!(matches!(
             verify(&c[1..], None),

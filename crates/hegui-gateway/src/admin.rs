@@ -71,7 +71,14 @@ pub fn router() -> Router<Arc<Gateway>> {
         .route("/library/reload", post(reload_library))
 }
 
-async fn audit_admin(gw: &Gateway, c: &Caller, kind: &str, app: Option<&str>, subject: Option<&str>, body: Value) -> Result<(), ApiError> {
+async fn audit_admin(
+    gw: &Gateway,
+    c: &Caller,
+    kind: &str,
+    app: Option<&str>,
+    subject: Option<&str>,
+    body: Value,
+) -> Result<(), ApiError> {
     let mut e = AuditEntry::new(gw.now(), kind);
     e.app = app.map(str::to_owned);
     e.subject = subject.map(str::to_owned);
@@ -83,10 +90,15 @@ fn app_json(a: &hegui_store::App) -> Value {
     json!({"id": a.id, "name": a.name, "created_at": a.created_at, "settings": a.settings})
 }
 
-async fn list_apps(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Result<axum::Json<Value>, ApiError> {
+async fn list_apps(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, ApiError> {
     caller(&gw, &headers, &[Role::Admin, Role::Reviewer, Role::Auditor])?;
     let apps = gw.store.apps().await?;
-    Ok(axum::Json(json!({"data": apps.iter().map(app_json).collect::<Vec<_>>()})))
+    Ok(axum::Json(
+        json!({"data": apps.iter().map(app_json).collect::<Vec<_>>()}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -96,28 +108,54 @@ struct NewApp {
     settings: Option<AppSettings>,
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+fn json_body<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     let v = crate::chat::parse_body(body)?;
     serde_json::from_value(v).map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))
 }
 
-async fn create_app(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<axum::Json<Value>, ApiError> {
+async fn create_app(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>, ApiError> {
     let c = caller(&gw, &headers, &[Role::Admin])?;
     let req: NewApp = json_body(body)?;
     if req.name.trim().is_empty() {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, "`name` must not be empty").param("name"));
+        return Err(
+            ApiError::new(ErrorCode::InvalidRequest, "`name` must not be empty").param("name"),
+        );
     }
-    let (app, key) = crate::state::create_app(gw.store.as_ref(), &req.name, req.settings.unwrap_or_default(), gw.now())
-        .await
-        .map_err(|e| match e {
-            hegui_store::StoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
-            other => ApiError::store(other),
-        })?;
-    audit_admin(&gw, &c, "admin.app.create", Some(&app.id), None, json!({"name": app.name})).await?;
+    let (app, key) = crate::state::create_app(
+        gw.store.as_ref(),
+        &req.name,
+        req.settings.unwrap_or_default(),
+        gw.now(),
+    )
+    .await
+    .map_err(|e| match e {
+        hegui_store::StoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
+        other => ApiError::store(other),
+    })?;
+    audit_admin(
+        &gw,
+        &c,
+        "admin.app.create",
+        Some(&app.id),
+        None,
+        json!({"name": app.name}),
+    )
+    .await?;
     Ok(axum::Json(json!({"app": app_json(&app), "api_key": key})))
 }
 
-async fn update_settings(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Path(app): Path<String>, body: Result<Bytes, BytesRejection>) -> Result<axum::Json<Value>, ApiError> {
+async fn update_settings(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(app): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>, ApiError> {
     let c = caller(&gw, &headers, &[Role::Admin])?;
     let settings: AppSettings = json_body(body)?;
     if gw.store.app(&app).await?.is_none() {
@@ -128,7 +166,15 @@ async fn update_settings(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Pat
     if shown.get("upstream_key").is_some_and(|k| !k.is_null()) {
         shown["upstream_key"] = json!("***");
     }
-    audit_admin(&gw, &c, "admin.app.settings", Some(&app), None, shown.clone()).await?;
+    audit_admin(
+        &gw,
+        &c,
+        "admin.app.settings",
+        Some(&app),
+        None,
+        shown.clone(),
+    )
+    .await?;
     Ok(axum::Json(json!({"id": app, "settings": shown})))
 }
 
@@ -140,15 +186,31 @@ struct Page {
     limit: Option<u64>,
 }
 
-async fn list_users(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Path(app): Path<String>, Query(p): Query<Page>) -> Result<axum::Json<Value>, ApiError> {
+async fn list_users(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(app): Path<String>,
+    Query(p): Query<Page>,
+) -> Result<axum::Json<Value>, ApiError> {
     caller(&gw, &headers, &[Role::Admin, Role::Reviewer])?;
-    let users = gw.store.users(&app, p.offset, p.limit.unwrap_or(100).min(1000)).await?;
+    let users = gw
+        .store
+        .users(&app, p.offset, p.limit.unwrap_or(100).min(1000))
+        .await?;
     Ok(axum::Json(json!({"data": users})))
 }
 
-async fn get_user(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Path((app, user)): Path<(String, String)>) -> Result<axum::Json<Value>, ApiError> {
+async fn get_user(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path((app, user)): Path<(String, String)>,
+) -> Result<axum::Json<Value>, ApiError> {
     caller(&gw, &headers, &[Role::Admin, Role::Reviewer])?;
-    let u = gw.store.user(&app, &user).await?.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))?;
+    let u = gw
+        .store
+        .user(&app, &user)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))?;
     Ok(axum::Json(json!(u)))
 }
 
@@ -160,11 +222,20 @@ struct SetDisposal {
     hours: Option<u64>,
 }
 
-async fn set_disposal(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Path((app, user)): Path<(String, String)>, body: Result<Bytes, BytesRejection>) -> Result<axum::Json<Value>, ApiError> {
+async fn set_disposal(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path((app, user)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>, ApiError> {
     let c = caller(&gw, &headers, &[Role::Admin, Role::Reviewer])?;
     let req: SetDisposal = json_body(body)?;
     let level = DisposalLevel::parse(&req.level).ok_or_else(|| {
-        ApiError::new(ErrorCode::InvalidRequest, "level must be none, warning, restricted, suspended or closed").param("level")
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            "level must be none, warning, restricted, suspended or closed",
+        )
+        .param("level")
     })?;
     if gw.store.user(&app, &user).await?.is_none() {
         return Err(ApiError::new(ErrorCode::NotFound, "no such user"));
@@ -192,7 +263,11 @@ struct AuditParams {
     limit: Option<u64>,
 }
 
-async fn audit_query(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Query(p): Query<AuditParams>) -> Result<axum::Json<Value>, ApiError> {
+async fn audit_query(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(p): Query<AuditParams>,
+) -> Result<axum::Json<Value>, ApiError> {
     caller(&gw, &headers, &[Role::Admin, Role::Reviewer, Role::Auditor])?;
     let q = AuditQuery {
         app: p.app,
@@ -207,11 +282,18 @@ async fn audit_query(State(gw): State<Arc<Gateway>>, headers: HeaderMap, Query(p
 }
 
 /// Walks the whole chain through the verifier, page by page.
-pub async fn verify_chain(store: &dyn Store) -> Result<Result<hegui_audit::VerifyReport, hegui_audit::VerifyError>, hegui_store::StoreError> {
+pub async fn verify_chain(
+    store: &dyn Store,
+) -> Result<Result<hegui_audit::VerifyReport, hegui_audit::VerifyError>, hegui_store::StoreError> {
     let head = store.audit_head().await?;
     let mut v = hegui_audit::Verifier::new();
     // Start at the oldest surviving record (purges remove the front).
-    let first = store.audit_query(&AuditQuery { limit: 1, ..AuditQuery::default() }).await?;
+    let first = store
+        .audit_query(&AuditQuery {
+            limit: 1,
+            ..AuditQuery::default()
+        })
+        .await?;
     let mut from = match first.first() {
         Some(_) => 0,
         None => return Ok(v.finish(head.as_ref().map(|(s, h)| (*s, h.as_str())))),
@@ -231,7 +313,10 @@ pub async fn verify_chain(store: &dyn Store) -> Result<Result<hegui_audit::Verif
     Ok(v.finish(head.as_ref().map(|(s, h)| (*s, h.as_str()))))
 }
 
-async fn audit_verify(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Result<axum::Json<Value>, ApiError> {
+async fn audit_verify(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, ApiError> {
     caller(&gw, &headers, &[Role::Admin, Role::Auditor])?;
     Ok(axum::Json(match verify_chain(gw.store.as_ref()).await? {
         Ok(r) => json!({"ok": true, "report": r}),
@@ -239,7 +324,10 @@ async fn audit_verify(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Res
     }))
 }
 
-async fn reload_library(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Result<axum::Json<Value>, ApiError> {
+async fn reload_library(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, ApiError> {
     caller(&gw, &headers, &[Role::Admin])?;
     let v = gw.reload_library().await?;
     Ok(axum::Json(json!({"ok": true, "version": v})))

@@ -57,15 +57,25 @@ pub fn content_text(content: &Value) -> Result<String, ApiError> {
 pub fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     let bytes = body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(ErrorCode::BodyTooLarge, "request body is larger than max_body_bytes")
+            ApiError::new(
+                ErrorCode::BodyTooLarge,
+                "request body is larger than max_body_bytes",
+            )
         } else {
             ApiError::new(ErrorCode::InvalidRequest, r.body_text())
         }
     })?;
-    let v: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("request body is not valid JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("request body is not valid JSON: {e}"),
+        )
+    })?;
     if !v.is_object() {
-        return Err(ApiError::new(ErrorCode::InvalidJson, "request body must be a JSON object"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidJson,
+            "request body must be a JSON object",
+        ));
     }
     Ok(v)
 }
@@ -90,6 +100,19 @@ fn is_confirmed_violation(d: &Decision) -> bool {
             && !f.rule.starts_with("crisis.")
             && !f.rule.starts_with("pii.")
     })
+}
+
+/// What a request asks for, as the pipeline sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    /// The text to check as input (all user and system messages, a prompt, a speech input).
+    pub input: &'a str,
+    /// The request id.
+    pub request_id: &'a str,
+    /// Audit record kind (`request.chat`, `request.image` …).
+    pub kind: &'static str,
+    /// What the user is about to do (a publish header or body field can raise it).
+    pub purpose: Purpose,
 }
 
 /// What the shared pipeline established about a request before the model is called.
@@ -119,11 +142,14 @@ pub async fn admit(
     app: App,
     headers: &HeaderMap,
     body: &Value,
-    input_text: &str,
-    request_id: &str,
-    kind: &str,
-    purpose: Purpose,
+    ask: Ask<'_>,
 ) -> Result<Admitted, ApiError> {
+    let Ask {
+        input: input_text,
+        request_id,
+        kind,
+        purpose,
+    } = ask;
     let user_id = match body.get("user") {
         Some(Value::String(u)) if !u.is_empty() => u.clone(),
         Some(Value::String(_)) | None => headers
@@ -139,11 +165,17 @@ pub async fn admit(
                 .param("user")
             })?,
         Some(_) => {
-            return Err(ApiError::new(ErrorCode::InvalidRequest, "`user` must be a string").param("user"));
+            return Err(
+                ApiError::new(ErrorCode::InvalidRequest, "`user` must be a string").param("user"),
+            );
         }
     };
     if user_id.chars().count() > 128 {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, "`user` is longer than 128 characters").param("user"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "`user` is longer than 128 characters",
+        )
+        .param("user"));
     }
     let now = gw.now();
     let user = gw.store.touch_user(&app.id, &user_id, now).await?;
@@ -157,7 +189,8 @@ pub async fn admit(
     record.subject = Some(user.id.clone());
     record.request_id = Some(request_id.to_owned());
     let refuse = |record: &mut AuditEntry, e: &ApiError| {
-        record.body = json!({"refused": e.code.code(), "purpose": format!("{purpose:?}").to_lowercase()});
+        record.body =
+            json!({"refused": e.code.code(), "purpose": format!("{purpose:?}").to_lowercase()});
     };
     if let Err(e) = disposal::check(&user, purpose, now) {
         refuse(&mut record, &e);
@@ -174,7 +207,9 @@ pub async fn admit(
     if let (false, Some(what)) = (verified, needs) {
         let e = ApiError::new(
             ErrorCode::VerificationRequired,
-            format!("real-name verification is required before {what} (DS-9); verify at /v1/hegui/identity/sms"),
+            format!(
+                "real-name verification is required before {what} (DS-9); verify at /v1/hegui/identity/sms"
+            ),
         );
         refuse(&mut record, &e);
         gw.audit(vec![record]).await?;
@@ -209,10 +244,18 @@ pub async fn admit(
                 records.extend(record_violation(gw, &app, &user, request_id).await?);
             }
             gw.audit(records).await?;
-            let cats: Vec<&str> = d.findings.iter().filter(|f| f.action == Action::Block).map(|f| f.category).collect();
+            let cats: Vec<&str> = d
+                .findings
+                .iter()
+                .filter(|f| f.action == Action::Block)
+                .map(|f| f.category)
+                .collect();
             return Err(ApiError::new(
                 ErrorCode::ContentFilter,
-                format!("the input was blocked by content moderation (categories: {})", cats.join(", ")),
+                format!(
+                    "the input was blocked by content moderation (categories: {})",
+                    cats.join(", ")
+                ),
             ));
         }
     }
@@ -289,11 +332,21 @@ pub async fn completions(
     let messages = body["messages"]
         .as_array()
         .filter(|m| !m.is_empty())
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "`messages` must be a non-empty array").param("messages"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                "`messages` must be a non-empty array",
+            )
+            .param("messages")
+        })?;
     let mut input = String::new();
     for m in messages {
         let role = m["role"].as_str().ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidRequest, "every message needs a string `role`").param("messages.role")
+            ApiError::new(
+                ErrorCode::InvalidRequest,
+                "every message needs a string `role`",
+            )
+            .param("messages.role")
         })?;
         let text = content_text(&m["content"])?;
         if matches!(role, "user" | "system" | "developer") {
@@ -305,12 +358,19 @@ pub async fn completions(
     }
     let model = body["model"]
         .as_str()
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "`model` must be a string").param("model"))?
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::InvalidRequest, "`model` must be a string").param("model")
+        })?
         .to_owned();
     let stream = match &body["stream"] {
         Value::Null => false,
         Value::Bool(b) => *b,
-        _ => return Err(ApiError::new(ErrorCode::InvalidRequest, "`stream` must be a boolean").param("stream")),
+        _ => {
+            return Err(
+                ApiError::new(ErrorCode::InvalidRequest, "`stream` must be a boolean")
+                    .param("stream"),
+            );
+        }
     };
     if stream && body["n"].as_u64().unwrap_or(1) > 1 {
         return Err(ApiError::new(
@@ -319,7 +379,19 @@ pub async fn completions(
         )
         .param("n"));
     }
-    let adm = admit(&gw, app, &headers, &body, &input, &rid, "request.chat", Purpose::Generate).await?;
+    let adm = admit(
+        &gw,
+        app,
+        &headers,
+        &body,
+        Ask {
+            input: &input,
+            request_id: &rid,
+            kind: "request.chat",
+            purpose: Purpose::Generate,
+        },
+    )
+    .await?;
     if matches!(adm.upstream, Upstream::Demo) && model != DEMO_MODEL {
         return Err(ApiError::new(
             ErrorCode::ModelNotFound,
@@ -348,7 +420,16 @@ pub async fn completions(
 }
 
 async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Response, ApiError> {
-    let Admitted { app, user, request_id, upstream, input, mut notices, mut record, .. } = adm;
+    let Admitted {
+        app,
+        user,
+        request_id,
+        upstream,
+        input,
+        mut notices,
+        mut record,
+        ..
+    } = adm;
     let reply = match upstream.chat(&gw.http, &body, gw.timeout()).await {
         Ok(r) => r,
         Err(e) => {
@@ -359,7 +440,10 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
     };
     let mut reply = reply;
     let choices = reply["choices"].as_array_mut().ok_or_else(|| {
-        ApiError::new(ErrorCode::UpstreamError, "the upstream answer has no `choices`")
+        ApiError::new(
+            ErrorCode::UpstreamError,
+            "the upstream answer has no `choices`",
+        )
     })?;
     let mut worst = Action::Pass;
     let mut outputs = Vec::new();
@@ -368,7 +452,12 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
         let text = match &c["message"]["content"] {
             Value::String(s) => s.clone(),
             Value::Null => String::new(),
-            _ => return Err(ApiError::new(ErrorCode::UpstreamError, "the upstream message content is not text")),
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::UpstreamError,
+                    "the upstream message content is not text",
+                ));
+            }
         };
         let out = if gw.config.moderation.output {
             let d = gw.guard.check(&text, &Context::output());
@@ -378,8 +467,16 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
             let mut t = d.masked;
             if !t.is_empty() {
                 t = match gw.config.labels.chat.as_str() {
-                    "prefix" => hegui_label::explicit::text::label_plain_text(&t, &label_text(&gw), hegui_label::explicit::text::TextPlacement::Prefix),
-                    "suffix" => hegui_label::explicit::text::label_plain_text(&t, &label_text(&gw), hegui_label::explicit::text::TextPlacement::Suffix),
+                    "prefix" => hegui_label::explicit::text::label_plain_text(
+                        &t,
+                        &label_text(&gw),
+                        hegui_label::explicit::text::TextPlacement::Prefix,
+                    ),
+                    "suffix" => hegui_label::explicit::text::label_plain_text(
+                        &t,
+                        &label_text(&gw),
+                        hegui_label::explicit::text::TextPlacement::Suffix,
+                    ),
                     _ => t,
                 };
             }
@@ -398,7 +495,10 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
     if worst == Action::Block {
         record.body["outcome"] = json!({"blocked": "output", "flushed_bytes": 0});
         gw.audit(vec![record]).await?;
-        return Err(ApiError::new(ErrorCode::ContentFilter, "the model's reply was blocked by content moderation"));
+        return Err(ApiError::new(
+            ErrorCode::ContentFilter,
+            "the model's reply was blocked by content moderation",
+        ));
     }
     if worst == Action::Mask {
         notices.push(json!({"object": "hegui.notice", "kind": "masked", "text": "回复中的个人信息已被遮盖。"}));
@@ -426,7 +526,10 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
         "labels": labels,
         "decision": decision.as_str(),
     });
-    Ok(with_headers(axum::Json(reply).into_response(), decision.as_str()))
+    Ok(with_headers(
+        axum::Json(reply).into_response(),
+        decision.as_str(),
+    ))
 }
 
 /// Rewrites an upstream stream as it passes: content goes through the stream matcher and only
@@ -454,12 +557,26 @@ pub struct RelayOut {
 
 impl<'m> Relay<'m> {
     /// A relay; `matcher` is `None` when output moderation is off.
-    pub fn new(matcher: Option<StreamMatcher<'m>>, prefix: Option<String>, suffix: Option<String>) -> Self {
-        Self { matcher, prefix, suffix, template: None, sent: String::new(), blocked: false, finished: false }
+    pub fn new(
+        matcher: Option<StreamMatcher<'m>>,
+        prefix: Option<String>,
+        suffix: Option<String>,
+    ) -> Self {
+        Self {
+            matcher,
+            prefix,
+            suffix,
+            template: None,
+            sent: String::new(),
+            blocked: false,
+            finished: false,
+        }
     }
 
     fn content_chunk(&self, text: String) -> Value {
-        let mut c = self.template.clone().unwrap_or_else(|| json!({"object": "chat.completion.chunk", "choices": [{"index": 0}]}));
+        let mut c = self.template.clone().unwrap_or_else(
+            || json!({"object": "chat.completion.chunk", "choices": [{"index": 0}]}),
+        );
         c["choices"][0]["delta"] = json!({ "content": text });
         c["choices"][0]["finish_reason"] = Value::Null;
         if let Some(o) = c.as_object_mut() {
@@ -520,7 +637,9 @@ impl<'m> Relay<'m> {
         if self.template.is_none() {
             self.template = Some(v.clone());
         }
-        let content = v["choices"][0]["delta"]["content"].as_str().map(str::to_owned);
+        let content = v["choices"][0]["delta"]["content"]
+            .as_str()
+            .map(str::to_owned);
         let finish = !v["choices"][0]["finish_reason"].is_null();
         let mut release = None;
         if let Some(text) = content {
@@ -542,7 +661,9 @@ impl<'m> Relay<'m> {
         if let Some(delta) = v["choices"][0]["delta"].as_object_mut() {
             delta.remove("content");
         }
-        let other_fields = v["choices"][0]["delta"].as_object().is_some_and(|d| !d.is_empty());
+        let other_fields = v["choices"][0]["delta"]
+            .as_object()
+            .is_some_and(|d| !d.is_empty());
         if other_fields && !finish {
             // role, tool_calls …: keep their place before the text
             let mut head = v.clone();
@@ -592,7 +713,16 @@ pub fn block_event() -> Value {
 }
 
 async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Response, ApiError> {
-    let Admitted { app, user, request_id, upstream, input, notices, mut record, .. } = adm;
+    let Admitted {
+        app,
+        user,
+        request_id,
+        upstream,
+        input,
+        notices,
+        mut record,
+        ..
+    } = adm;
     let events = match upstream.chat_stream(&gw.http, &body, gw.timeout()).await {
         Ok(s) => s,
         Err(e) => {
@@ -609,7 +739,9 @@ async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Res
         relay_task(gw, app, user, request_id, record, notices, events, tx).await;
     });
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
     }));
     let resp = Response::builder()
         .status(StatusCode::OK)
@@ -640,7 +772,11 @@ async fn relay_task(
         "suffix" => (None, Some(format!("\n\n（{label}）"))),
         _ => (None, None),
     };
-    let mut relay = Relay::new(moderated.then(|| matcher.stream(Context::output())), prefix, suffix);
+    let mut relay = Relay::new(
+        moderated.then(|| matcher.stream(Context::output())),
+        prefix,
+        suffix,
+    );
     let mut flushed_bytes = 0usize;
     let mut client_gone = false;
     for n in &notices {
@@ -729,8 +865,14 @@ async fn relay_task(
 }
 
 /// `GET /v1/models`.
-pub async fn models(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn models(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let app = gw.authenticate(&headers).await?;
-    let list = gw.upstream_for(&app.settings).models(&gw.http, gw.timeout()).await?;
+    let list = gw
+        .upstream_for(&app.settings)
+        .models(&gw.http, gw.timeout())
+        .await?;
     Ok(with_headers(axum::Json(list).into_response(), "pass"))
 }

@@ -229,14 +229,22 @@ impl Config {
                 ),
             });
         }
-        if !matches!(self.labels.chat.as_str(), "ui" | "prefix" | "suffix" | "none") {
+        if !matches!(
+            self.labels.chat.as_str(),
+            "ui" | "prefix" | "suffix" | "none"
+        ) {
             return Err(ConfigError::Invalid {
                 key: "labels.chat",
-                reason: format!("{:?}: expected ui, prefix, suffix or none", self.labels.chat),
+                reason: format!(
+                    "{:?}: expected ui, prefix, suffix or none",
+                    self.labels.chat
+                ),
             });
         }
         let d = &self.disposal;
-        if !(d.warning <= d.restriction && d.restriction <= d.suspension && d.suspension <= d.closure)
+        if !(d.warning <= d.restriction
+            && d.restriction <= d.suspension
+            && d.suspension <= d.closure)
         {
             return Err(ConfigError::Invalid {
                 key: "disposal",

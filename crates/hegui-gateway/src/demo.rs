@@ -89,7 +89,10 @@ pub fn stream(body: &serde_json::Value) -> EventStream {
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         })
     };
-    let mut events = vec![chunk(serde_json::json!({"role": "assistant", "content": ""}), None)];
+    let mut events = vec![chunk(
+        serde_json::json!({"role": "assistant", "content": ""}),
+        None,
+    )];
     for part in script(&last_user_text(body)) {
         events.push(chunk(serde_json::json!({ "content": part }), None));
     }
@@ -133,7 +136,10 @@ fn demo_png(size: u32) -> Result<Vec<u8>, ApiError> {
 pub fn media_json(path: &str, body: &serde_json::Value) -> Result<serde_json::Value, ApiError> {
     use base64::Engine;
     if path != "/images/generations" {
-        return Err(ApiError::new(ErrorCode::NotFound, "the demo model has no such endpoint"));
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "the demo model has no such endpoint",
+        ));
     }
     let n = body["n"].as_u64().unwrap_or(1).clamp(1, 4);
     let png = demo_png(256)?;
@@ -147,7 +153,10 @@ pub fn media_json(path: &str, body: &serde_json::Value) -> Result<serde_json::Va
 /// Byte media answers of the demo (`/audio/speech`): a short WAV tone.
 pub fn media_bytes(path: &str, _body: &serde_json::Value) -> Result<Vec<u8>, ApiError> {
     if path != "/audio/speech" {
-        return Err(ApiError::new(ErrorCode::NotFound, "the demo model has no such endpoint"));
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "the demo model has no such endpoint",
+        ));
     }
     let spec = hound::WavSpec {
         channels: 1,

@@ -77,7 +77,10 @@ pub fn check(user: &User, purpose: Purpose, now: UnixMillis) -> Result<(), ApiEr
         DisposalLevel::Suspended => Err(ApiError::new(
             ErrorCode::AccountSuspended,
             match d.until {
-                Some(u) => format!("this account is suspended until {} (reason: {reason})", crate::chat::rfc3339(u)),
+                Some(u) => format!(
+                    "this account is suspended until {} (reason: {reason})",
+                    crate::chat::rfc3339(u)
+                ),
                 None => format!("this account is suspended (reason: {reason})"),
             },
         )),

@@ -11,8 +11,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
-use hegui_identity::verify::{CodeCheck, IssuedCode, SmsOtp};
 use hegui_identity::verify::SmsSender;
+use hegui_identity::verify::{CodeCheck, IssuedCode, SmsOtp};
 use hegui_identity::{VerificationProvider, VerificationRequest, VerificationResult};
 use hegui_store::{App, AuditEntry, Challenge, User, Verification};
 use serde_json::{Value, json};
@@ -49,8 +49,19 @@ async fn who(gw: &Gateway, headers: &HeaderMap, body: &Value) -> Result<(App, Us
         .as_str()
         .filter(|u| !u.is_empty())
         .map(str::to_owned)
-        .or_else(|| headers.get(USER_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned))
-        .ok_or_else(|| ApiError::new(ErrorCode::MissingUser, "identify the end user with `user` or X-Hegui-User").param("user"))?;
+        .or_else(|| {
+            headers
+                .get(USER_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::MissingUser,
+                "identify the end user with `user` or X-Hegui-User",
+            )
+            .param("user")
+        })?;
     let user = gw.store.touch_user(&app.id, &user, gw.now()).await?;
     Ok((app, user))
 }
@@ -81,11 +92,18 @@ pub async fn sms_start(
         ApiError::new(ErrorCode::InvalidRequest, "`mobile` must be a string").param("mobile")
     })?;
     let mobile = hegui_identity::normalize_mobile(mobile).map_err(|e| {
-        ApiError::new(ErrorCode::InvalidRequest, format!("not a mainland mobile number: {e}")).param("mobile")
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("not a mainland mobile number: {e}"),
+        )
+        .param("mobile")
     })?;
     let now = gw.now();
     let issued = otp(&gw).issue(&mobile, now).map_err(|e| {
-        ApiError::new(ErrorCode::UpstreamError, format!("the code could not be sent: {e}"))
+        ApiError::new(
+            ErrorCode::UpstreamError,
+            format!("the code could not be sent: {e}"),
+        )
     })?;
     gw.store
         .put_challenge(&Challenge {
@@ -99,17 +117,42 @@ pub async fn sms_start(
             attempts: 0,
         })
         .await?;
-    gw.audit(vec![record(&gw, &app, &user, &rid, "identity.sms.sent", json!({"mobile": mobile.masked()}))]).await?;
-    Ok(axum::Json(json!({"sent": true, "mobile": mobile.masked(), "expires_at": issued.expires_at})))
+    gw.audit(vec![record(
+        &gw,
+        &app,
+        &user,
+        &rid,
+        "identity.sms.sent",
+        json!({"mobile": mobile.masked()}),
+    )])
+    .await?;
+    Ok(axum::Json(
+        json!({"sent": true, "mobile": mobile.masked(), "expires_at": issued.expires_at}),
+    ))
 }
 
-async fn verified(gw: &Gateway, app: &App, user: &User, rid: &str, v: Verification) -> Result<axum::Json<Value>, ApiError> {
+async fn verified(
+    gw: &Gateway,
+    app: &App,
+    user: &User,
+    rid: &str,
+    v: Verification,
+) -> Result<axum::Json<Value>, ApiError> {
     gw.store.set_verification(&app.id, &user.id, &v).await?;
-    gw.audit(vec![record(gw, app, user, rid, "identity.verified", json!({
-        "method": v.method, "masked": v.masked, "provider_ref": v.provider_ref,
-    }))])
+    gw.audit(vec![record(
+        gw,
+        app,
+        user,
+        rid,
+        "identity.verified",
+        json!({
+            "method": v.method, "masked": v.masked, "provider_ref": v.provider_ref,
+        }),
+    )])
     .await?;
-    Ok(axum::Json(json!({"verified": true, "method": v.method, "masked": v.masked})))
+    Ok(axum::Json(
+        json!({"verified": true, "method": v.method, "masked": v.masked}),
+    ))
 }
 
 /// `POST /v1/hegui/identity/sms/verify` `{"user", "code"}`.
@@ -124,9 +167,16 @@ pub async fn sms_verify(
     let answer = body["code"].as_str().ok_or_else(|| {
         ApiError::new(ErrorCode::InvalidRequest, "`code` must be a string").param("code")
     })?;
-    let c = gw.store.challenge(&app.id, &user.id).await?.ok_or_else(|| {
-        ApiError::new(ErrorCode::VerificationFailed, "no code is pending: request one first")
-    })?;
+    let c = gw
+        .store
+        .challenge(&app.id, &user.id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::VerificationFailed,
+                "no code is pending: request one first",
+            )
+        })?;
     let pending = IssuedCode {
         subject: c.subject_hmac.clone(),
         code_mac: c.code_hmac.clone(),
@@ -150,12 +200,23 @@ pub async fn sms_verify(
         }
         CodeCheck::Wrong { attempts } => {
             gw.store.put_challenge(&Challenge { attempts, ..c }).await?;
-            gw.audit(vec![record(&gw, &app, &user, &rid, "identity.failed", json!({"method": "sms_otp", "reason": "wrong_code"}))]).await?;
+            gw.audit(vec![record(
+                &gw,
+                &app,
+                &user,
+                &rid,
+                "identity.failed",
+                json!({"method": "sms_otp", "reason": "wrong_code"}),
+            )])
+            .await?;
             Err(ApiError::new(ErrorCode::VerificationFailed, "wrong code").param("code"))
         }
         CodeCheck::Expired | CodeCheck::Exhausted => {
             gw.store.delete_challenge(&app.id, &user.id).await?;
-            Err(ApiError::new(ErrorCode::VerificationFailed, "the code expired or was tried too often: request a new one"))
+            Err(ApiError::new(
+                ErrorCode::VerificationFailed,
+                "the code expired or was tried too often: request a new one",
+            ))
         }
     }
 }
@@ -170,9 +231,11 @@ pub async fn verify(
 ) -> Result<axum::Json<Value>, ApiError> {
     let body = parse_body(body)?;
     let (app, user) = who(&gw, &headers, &body).await?;
-    let s = |k: &str| body[k].as_str().map(str::to_owned).ok_or_else(|| {
-        ApiError::new(ErrorCode::InvalidRequest, format!("`{k}` must be a string")).param(k)
-    });
+    let s = |k: &str| {
+        body[k].as_str().map(str::to_owned).ok_or_else(|| {
+            ApiError::new(ErrorCode::InvalidRequest, format!("`{k}` must be a string")).param(k)
+        })
+    };
     let (provider, req, masked) = match body["method"].as_str() {
         Some("network_identity") => (
             gw.providers.network_identity.clone(),
@@ -184,20 +247,36 @@ pub async fn verify(
             // Check the number locally first: a typo costs no vendor call.
             let today = hegui_identity::shanghai_date(gw.now());
             let parsed = hegui_identity::validate_resident_id(&id, today).map_err(|e| {
-                ApiError::new(ErrorCode::InvalidRequest, format!("resident ID number: {e}")).param("id_number")
+                ApiError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("resident ID number: {e}"),
+                )
+                .param("id_number")
             })?;
             (
                 gw.providers.three_element.clone(),
-                VerificationRequest::ThreeElement { name: s("name")?, id_number: id, mobile: s("mobile")? },
+                VerificationRequest::ThreeElement {
+                    name: s("name")?,
+                    id_number: id,
+                    mobile: s("mobile")?,
+                },
                 parsed.masked(),
             )
         }
         _ => {
-            return Err(ApiError::new(ErrorCode::InvalidRequest, "`method` must be network_identity or three_element").param("method"));
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "`method` must be network_identity or three_element",
+            )
+            .param("method"));
         }
     };
     let provider = provider.ok_or_else(|| {
-        ApiError::new(ErrorCode::InvalidRequest, "this verification method is not configured on this gateway").param("method")
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            "this verification method is not configured on this gateway",
+        )
+        .param("method")
     })?;
     let outcome = tokio::task::spawn_blocking(move || provider.verify(&req))
         .await
@@ -210,19 +289,36 @@ pub async fn verify(
                 subject_hmac: outcome.attributes.subject_ref.clone().unwrap_or_default(),
                 masked,
                 birth_date: outcome.attributes.birth_date.map(|d| d.to_string()),
-                provider_ref: format!("{}:{}", outcome.evidence.provider, outcome.evidence.request_id),
+                provider_ref: format!(
+                    "{}:{}",
+                    outcome.evidence.provider, outcome.evidence.request_id
+                ),
             };
             verified(&gw, &app, &user, &rid, v).await
         }
         other => {
-            gw.audit(vec![record(&gw, &app, &user, &rid, "identity.failed", json!({"method": body["method"], "result": format!("{other:?}")}))]).await?;
-            Err(ApiError::new(ErrorCode::VerificationFailed, format!("verification did not match: {other:?}")))
+            gw.audit(vec![record(
+                &gw,
+                &app,
+                &user,
+                &rid,
+                "identity.failed",
+                json!({"method": body["method"], "result": format!("{other:?}")}),
+            )])
+            .await?;
+            Err(ApiError::new(
+                ErrorCode::VerificationFailed,
+                format!("verification did not match: {other:?}"),
+            ))
         }
     }
 }
 
 /// `GET /v1/hegui/me` (user by `X-Hegui-User`): verification, disposal and violation count.
-pub async fn me(State(gw): State<Arc<Gateway>>, headers: HeaderMap) -> Result<axum::Json<Value>, ApiError> {
+pub async fn me(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, ApiError> {
     let (_, user) = who(&gw, &headers, &Value::Null).await?;
     Ok(axum::Json(json!({
         "user": user.id,

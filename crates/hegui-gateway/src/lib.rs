@@ -91,9 +91,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .nest("/admin", admin::router())
         .route("/metrics", get(metrics::render))
         .route("/healthz", get(|| async { "ok" }))
-        .fallback(|| async {
-            ApiError::new(ErrorCode::NotFound, "no such endpoint")
-        })
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(axum::middleware::from_fn(request_id_layer))
         .layer(axum::Extension(gw.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(limit))

@@ -3,7 +3,7 @@
 //! (DS-16/17, GAI-16). Labelling runs on the blocking pool; a file that cannot be labelled is
 //! not delivered (fail closed).
 
-use crate::chat::{admit, parse_body};
+use crate::chat::{Ask, admit, parse_body};
 use crate::disposal::Purpose;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::Gateway;
@@ -86,24 +86,45 @@ pub async fn images(
     let mut body = parse_body(body)?;
     let prompt = body["prompt"]
         .as_str()
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "`prompt` must be a string").param("prompt"))?
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::InvalidRequest, "`prompt` must be a string").param("prompt")
+        })?
         .to_owned();
     let wants_url = match body["response_format"].as_str() {
         None | Some("b64_json") => false,
         Some("url") => true,
         Some(_) => {
-            return Err(ApiError::new(ErrorCode::InvalidRequest, "`response_format` must be url or b64_json")
-                .param("response_format"));
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "`response_format` must be url or b64_json",
+            )
+            .param("response_format"));
         }
     };
-    let adm = admit(&gw, app, &headers, &body, &prompt, &rid, "request.image", Purpose::Media).await?;
+    let adm = admit(
+        &gw,
+        app,
+        &headers,
+        &body,
+        Ask {
+            input: &prompt,
+            request_id: &rid,
+            kind: "request.image",
+            purpose: Purpose::Media,
+        },
+    )
+    .await?;
     let mut record = adm.record;
     // The gateway labels the bytes itself, so it always asks for them.
     body["response_format"] = json!("b64_json");
     if let Some(o) = body.as_object_mut() {
         o.remove("hegui");
     }
-    let reply = match adm.upstream.json(&gw.http, "/images/generations", &body, gw.timeout()).await {
+    let reply = match adm
+        .upstream
+        .json(&gw.http, "/images/generations", &body, gw.timeout())
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
             record.body["outcome"] = json!({"error": e.code.code()});
@@ -117,9 +138,15 @@ pub async fn images(
         let raw = item["b64_json"]
             .as_str()
             .and_then(|b| B64.decode(b).ok())
-            .ok_or_else(|| ApiError::new(ErrorCode::UpstreamError, "the upstream image is not base64 data"))?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::UpstreamError,
+                    "the upstream image is not base64 data",
+                )
+            })?;
         let l = label_bytes(&gw, raw, "png").await?;
-        labels.push(json!({"type": "implicit", "produce_id": l.produce_id, "explicit": l.explicit}));
+        labels
+            .push(json!({"type": "implicit", "produce_id": l.produce_id, "explicit": l.explicit}));
         let b64 = B64.encode(&l.bytes);
         let mut out = json!({"revised_prompt": item["revised_prompt"]});
         if wants_url {
@@ -151,7 +178,9 @@ pub async fn speech(
     let mut body = parse_body(body)?;
     let input = body["input"]
         .as_str()
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "`input` must be a string").param("input"))?
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::InvalidRequest, "`input` must be a string").param("input")
+        })?
         .to_owned();
     let (ext, mime) = match body["response_format"].as_str().unwrap_or("wav") {
         "wav" => ("wav", "audio/wav"),
@@ -166,12 +195,28 @@ pub async fn speech(
         }
     };
     body["response_format"] = json!(ext);
-    let adm = admit(&gw, app, &headers, &body, &input, &rid, "request.speech", Purpose::Media).await?;
+    let adm = admit(
+        &gw,
+        app,
+        &headers,
+        &body,
+        Ask {
+            input: &input,
+            request_id: &rid,
+            kind: "request.speech",
+            purpose: Purpose::Media,
+        },
+    )
+    .await?;
     let mut record = adm.record;
     if let Some(o) = body.as_object_mut() {
         o.remove("hegui");
     }
-    let audio = match adm.upstream.bytes(&gw.http, "/audio/speech", &body, gw.timeout()).await {
+    let audio = match adm
+        .upstream
+        .bytes(&gw.http, "/audio/speech", &body, gw.timeout())
+        .await
+    {
         Ok(a) => a,
         Err(e) => {
             record.body["outcome"] = json!({"error": e.code.code()});

@@ -47,7 +47,9 @@ impl Metrics {
     pub fn observe_request(&self, path: &str, status: u16, took: Duration) {
         // Only known routes become labels, so random paths cannot grow the table.
         let route = match path {
-            "/v1/chat/completions" | "/v1/images/generations" | "/v1/audio/speech"
+            "/v1/chat/completions"
+            | "/v1/images/generations"
+            | "/v1/audio/speech"
             | "/v1/models" => path,
             p if p.starts_with("/v1/hegui/") => "/v1/hegui",
             p if p.starts_with("/admin/") => "/admin",
@@ -108,7 +110,9 @@ pub async fn render(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
     // User counts come from the store, so every process reports the service-wide figure.
     let month_ago = gw.now() - 30 * 86_400_000;
     out.push_str("# HELP hegui_registered_users Registered end users per application.\n# TYPE hegui_registered_users gauge\n");
-    let mut active = String::from("# HELP hegui_monthly_active_users End users seen in the last 30 days per application.\n# TYPE hegui_monthly_active_users gauge\n");
+    let mut active = String::from(
+        "# HELP hegui_monthly_active_users End users seen in the last 30 days per application.\n# TYPE hegui_monthly_active_users gauge\n",
+    );
     match gw.store.apps().await {
         Ok(apps) => {
             for app in apps {
@@ -123,7 +127,10 @@ pub async fn render(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
         Err(_) => out.push_str("# HELP hegui_store_up Whether the database answered.\n# TYPE hegui_store_up gauge\nhegui_store_up 0\n"),
     }
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         out,
     )
 }

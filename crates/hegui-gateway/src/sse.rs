@@ -82,12 +82,17 @@ mod tests {
 
     #[test]
     fn events_split_anywhere_decode_the_same() {
-        let wire = "data: {\"a\":1}\n\n: keep-alive\n\ndata: {\"b\":\"x\\ny\"}\r\n\r\ndata: [DONE]\n\n";
+        let wire =
+            "data: {\"a\":1}\n\n: keep-alive\n\ndata: {\"b\":\"x\\ny\"}\r\n\r\ndata: [DONE]\n\n";
         for cut in 0..wire.len() {
             let mut d = SseDecoder::new();
             let mut got = d.push(&wire.as_bytes()[..cut]);
             got.extend(d.push(&wire.as_bytes()[cut..]));
-            assert_eq!(got, vec!["{\"a\":1}", "{\"b\":\"x\\ny\"}", "[DONE]"], "cut {cut}");
+            assert_eq!(
+                got,
+                vec!["{\"a\":1}", "{\"b\":\"x\\ny\"}", "[DONE]"],
+                "cut {cut}"
+            );
         }
     }
 }

@@ -66,7 +66,9 @@ pub struct Gateway {
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway").field("config", &self.config).finish()
+        f.debug_struct("Gateway")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -185,7 +187,8 @@ impl Gateway {
             },
             _ if !self.config.upstream.is_empty() => Upstream::Http {
                 base: self.config.upstream.clone(),
-                key: (!self.config.upstream_key.is_empty()).then(|| self.config.upstream_key.clone()),
+                key: (!self.config.upstream_key.is_empty())
+                    .then(|| self.config.upstream_key.clone()),
             },
             _ => Upstream::Demo,
         }

@@ -39,10 +39,16 @@ pub type EventStream = BoxStream<'static, Result<StreamEvent, ApiError>>;
 /// Maps a transport failure honestly: timeouts to 504, everything else to 502.
 fn transport(e: reqwest::Error) -> ApiError {
     if e.is_timeout() {
-        ApiError::new(ErrorCode::UpstreamTimeout, "the upstream model did not answer in time")
+        ApiError::new(
+            ErrorCode::UpstreamTimeout,
+            "the upstream model did not answer in time",
+        )
     } else {
         tracing::warn!(error = %e, "upstream transport error");
-        ApiError::new(ErrorCode::UpstreamError, "the upstream model could not be reached")
+        ApiError::new(
+            ErrorCode::UpstreamError,
+            "the upstream model could not be reached",
+        )
     }
 }
 
@@ -129,7 +135,10 @@ impl Upstream {
         let resp = tokio::time::timeout(idle, rb.send())
             .await
             .map_err(|_| {
-                ApiError::new(ErrorCode::UpstreamTimeout, "the upstream model did not answer in time")
+                ApiError::new(
+                    ErrorCode::UpstreamTimeout,
+                    "the upstream model did not answer in time",
+                )
             })?
             .map_err(transport)?;
         if !resp.status().is_success() {
@@ -148,37 +157,48 @@ impl Upstream {
             ));
         }
         let bytes = resp.bytes_stream();
-        let state = (bytes, SseDecoder::new(), std::collections::VecDeque::new(), false);
-        let s = futures_util::stream::unfold(state, move |(mut bytes, mut dec, mut queue, ended)| async move {
-            loop {
-                if let Some(payload) = queue.pop_front() {
-                    return Some((parse_event(payload), (bytes, dec, queue, ended)));
-                }
-                if ended {
-                    return None;
-                }
-                match tokio::time::timeout(idle, bytes.next()).await {
-                    Err(_) => {
-                        let e = ApiError::new(
-                            ErrorCode::UpstreamTimeout,
-                            "the upstream stream went silent",
-                        );
-                        return Some((Err(e), (bytes, dec, queue, true)));
+        let state = (
+            bytes,
+            SseDecoder::new(),
+            std::collections::VecDeque::new(),
+            false,
+        );
+        let s = futures_util::stream::unfold(
+            state,
+            move |(mut bytes, mut dec, mut queue, ended)| async move {
+                loop {
+                    if let Some(payload) = queue.pop_front() {
+                        return Some((parse_event(payload), (bytes, dec, queue, ended)));
                     }
-                    Ok(Some(Ok(b))) => queue.extend(dec.push(&b)),
-                    Ok(Some(Err(e))) => {
-                        return Some((Err(transport(e)), (bytes, dec, queue, true)));
+                    if ended {
+                        return None;
                     }
-                    Ok(None) => {
-                        queue.extend(dec.finish());
-                        if queue.is_empty() {
-                            return None;
+                    match tokio::time::timeout(idle, bytes.next()).await {
+                        Err(_) => {
+                            let e = ApiError::new(
+                                ErrorCode::UpstreamTimeout,
+                                "the upstream stream went silent",
+                            );
+                            return Some((Err(e), (bytes, dec, queue, true)));
                         }
-                        return Some((parse_event(queue.pop_front()?), (bytes, dec, queue, true)));
+                        Ok(Some(Ok(b))) => queue.extend(dec.push(&b)),
+                        Ok(Some(Err(e))) => {
+                            return Some((Err(transport(e)), (bytes, dec, queue, true)));
+                        }
+                        Ok(None) => {
+                            queue.extend(dec.finish());
+                            if queue.is_empty() {
+                                return None;
+                            }
+                            return Some((
+                                parse_event(queue.pop_front()?),
+                                (bytes, dec, queue, true),
+                            ));
+                        }
                     }
                 }
-            }
-        });
+            },
+        );
         Ok(s.boxed())
     }
 
@@ -197,9 +217,9 @@ impl Upstream {
         if !resp.status().is_success() {
             return Err(upstream_status(resp).await);
         }
-        resp.json().await.map_err(|_| {
-            ApiError::new(ErrorCode::UpstreamError, "the upstream answer is not JSON")
-        })
+        resp.json()
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::UpstreamError, "the upstream answer is not JSON"))
     }
 
     /// A media request (`/audio/speech`) answered with bytes.
@@ -240,7 +260,10 @@ impl Upstream {
             return Err(upstream_status(resp).await);
         }
         resp.json().await.map_err(|_| {
-            ApiError::new(ErrorCode::UpstreamError, "the upstream model list is not JSON")
+            ApiError::new(
+                ErrorCode::UpstreamError,
+                "the upstream model list is not JSON",
+            )
         })
     }
 }

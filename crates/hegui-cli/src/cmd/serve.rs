@@ -186,7 +186,10 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         } else {
             c.upstream.clone()
         };
-        eprintln!("hegui gateway listening on http://{addr}/v1 (upstream: {upstream}; database: {})", redact(&c.database_url()));
+        eprintln!(
+            "hegui gateway listening on http://{addr}/v1 (upstream: {upstream}; database: {})",
+            redact(&c.database_url())
+        );
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
@@ -237,10 +240,14 @@ pub fn app(cmd: AppCmd) -> Result<ExitCode> {
             ..Default::default()
         };
         settings.unverified.publish = allow_unverified_publish;
-        let (app, key) =
-            hegui_gateway::state::create_app(store.as_ref(), &name, settings, SystemClock.now_millis())
-                .await
-                .with_context(|| format!("registering application {name:?}"))?;
+        let (app, key) = hegui_gateway::state::create_app(
+            store.as_ref(),
+            &name,
+            settings,
+            SystemClock.now_millis(),
+        )
+        .await
+        .with_context(|| format!("registering application {name:?}"))?;
         println!("application {} registered as {}", app.name, app.id);
         println!("API key (shown once; send it as Authorization: Bearer <key>):");
         println!("{key}");
@@ -278,8 +285,14 @@ pub fn audit(cmd: AuditCmd) -> Result<ExitCode> {
             let c = load(&args)?;
             runtime(Some(1))?.block_on(async move {
                 let gw = hegui_gateway::Gateway::start(c.clone(), Arc::new(SystemClock)).await?;
-                let n = gw.purge_audit().await.map_err(|e| anyhow::anyhow!(e.message))?;
-                println!("purged {n} records older than {} days", c.audit.retention_days);
+                let n = gw
+                    .purge_audit()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message))?;
+                println!(
+                    "purged {n} records older than {} days",
+                    c.audit.retention_days
+                );
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -296,7 +309,10 @@ pub fn admin(cmd: AdminCmd) -> Result<ExitCode> {
     getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let token = format!("hga-{}", hex::encode(raw));
     println!("# add to the gateway config:");
-    println!("[[admin]]\nname = {name:?}\nrole = {role:?}\ntoken_sha256 = \"{}\"", hegui_gateway::state::key_hash(&token));
+    println!(
+        "[[admin]]\nname = {name:?}\nrole = {role:?}\ntoken_sha256 = \"{}\"",
+        hegui_gateway::state::key_hash(&token)
+    );
     println!("# the token (shown once):");
     println!("{token}");
     Ok(ExitCode::SUCCESS)

@@ -9,18 +9,44 @@ use serde_json::Value;
 async fn ds_16_every_request_is_audited_and_the_chain_verifies() {
     let t = TestGateway::start().await;
     for i in 0..5 {
-        let r = t.post("/v1/chat/completions", TestGateway::chat(&format!("u{i}"), "你好", i % 2 == 0)).await;
+        let r = t
+            .post(
+                "/v1/chat/completions",
+                TestGateway::chat(&format!("u{i}"), "你好", i % 2 == 0),
+            )
+            .await;
         let _ = r.text().await.unwrap();
     }
     let recs = t.audit().await;
     assert_eq!(recs.iter().filter(|r| r.kind == "request.chat").count(), 5);
     let head = t.gw.store.audit_head().await.unwrap();
     hegui_audit::verify(&recs, head.as_ref().map(|(s, h)| (*s, h.as_str()))).unwrap();
-    let v: Value = t.admin(AUDITOR_TOKEN, Method::GET, "/audit/verify", None).await.json().await.unwrap();
+    let v: Value = t
+        .admin(AUDITOR_TOKEN, Method::GET, "/audit/verify", None)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["ok"], true, "{v}");
     // Queries by request id find the request's record.
-    let rid = recs.iter().find(|r| r.kind == "request.chat").unwrap().request_id.clone().unwrap();
-    let q: Value = t.admin(ADMIN_TOKEN, Method::GET, &format!("/audit?request_id={rid}"), None).await.json().await.unwrap();
+    let rid = recs
+        .iter()
+        .find(|r| r.kind == "request.chat")
+        .unwrap()
+        .request_id
+        .clone()
+        .unwrap();
+    let q: Value = t
+        .admin(
+            ADMIN_TOKEN,
+            Method::GET,
+            &format!("/audit?request_id={rid}"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(q["data"].as_array().unwrap().len(), 1);
 }
 
@@ -28,15 +54,28 @@ async fn ds_16_every_request_is_audited_and_the_chain_verifies() {
 async fn ds_16_purge_past_retention_keeps_the_chain_verifiable() {
     let t = TestGateway::start().await;
     for i in 0..3 {
-        t.post("/v1/chat/completions", TestGateway::chat(&format!("u{i}"), "你好", false)).await;
+        t.post(
+            "/v1/chat/completions",
+            TestGateway::chat(&format!("u{i}"), "你好", false),
+        )
+        .await;
     }
     let before = t.audit().await;
     // Everything so far is older than a cutoff one second from now.
     let now = t.gw.now() + 1_000;
     let n = t.gw.store.purge_audit(now, now).await.unwrap();
-    assert_eq!(n as usize, before.len() - 1, "all but the newest record are purged");
+    assert_eq!(
+        n as usize,
+        before.len() - 1,
+        "all but the newest record are purged"
+    );
     let after = t.audit().await;
     assert!(after.iter().any(|r| r.kind == hegui_audit::PURGE_KIND));
-    let v: Value = t.admin(AUDITOR_TOKEN, Method::GET, "/audit/verify", None).await.json().await.unwrap();
+    let v: Value = t
+        .admin(AUDITOR_TOKEN, Method::GET, "/audit/verify", None)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["ok"], true, "{v}");
 }

@@ -14,24 +14,52 @@ fn publish(user: &str, text: &str) -> Value {
 async fn ds_9_unverified_user_is_refused_on_publish_until_verified_by_sms() {
     let t = TestGateway::start().await;
     // Generating for oneself is allowed by the default policy …
-    assert_eq!(t.post("/v1/chat/completions", TestGateway::chat("u1", "你好", false)).await.status(), 200);
+    assert_eq!(
+        t.post(
+            "/v1/chat/completions",
+            TestGateway::chat("u1", "你好", false)
+        )
+        .await
+        .status(),
+        200
+    );
     // … publishing is not, before real-name verification.
     let r = t.post("/v1/chat/completions", publish("u1", "你好")).await;
     assert_eq!(r.status(), 403);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["code"], "verification_required");
     // Bad numbers are refused before anything is sent.
-    let r = t.post("/v1/hegui/identity/sms", json!({"user": "u1", "mobile": "12345678901"})).await;
+    let r = t
+        .post(
+            "/v1/hegui/identity/sms",
+            json!({"user": "u1", "mobile": "12345678901"}),
+        )
+        .await;
     assert_eq!(r.status(), 400);
-    let r = t.post("/v1/hegui/identity/sms", json!({"user": "u1", "mobile": "+86 138-0013-8000"})).await;
+    let r = t
+        .post(
+            "/v1/hegui/identity/sms",
+            json!({"user": "u1", "mobile": "+86 138-0013-8000"}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let sent: Value = r.json().await.unwrap();
     assert_eq!(sent["mobile"], "138****8000");
     let code = t.sms.last_code("13800138000").unwrap();
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let r = t.post("/v1/hegui/identity/sms/verify", json!({"user": "u1", "code": wrong})).await;
+    let r = t
+        .post(
+            "/v1/hegui/identity/sms/verify",
+            json!({"user": "u1", "code": wrong}),
+        )
+        .await;
     assert_eq!(r.status(), 400);
-    let r = t.post("/v1/hegui/identity/sms/verify", json!({"user": "u1", "code": code})).await;
+    let r = t
+        .post(
+            "/v1/hegui/identity/sms/verify",
+            json!({"user": "u1", "code": code}),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let r = t.post("/v1/chat/completions", publish("u1", "你好")).await;
     assert_eq!(r.status(), 200);
@@ -40,10 +68,22 @@ async fn ds_9_unverified_user_is_refused_on_publish_until_verified_by_sms() {
     let v = u.verification.unwrap();
     assert_eq!(v.masked, "138****8000");
     assert_ne!(v.subject_hmac, "13800138000");
-    assert!(t.audit().await.iter().all(|r| !r.body.contains("13800138000")));
+    assert!(
+        t.audit()
+            .await
+            .iter()
+            .all(|r| !r.body.contains("13800138000"))
+    );
     // The publish header works as well as the body extension.
-    let r = t.http.post(format!("{}/v1/chat/completions", t.url)).bearer_auth(&t.key)
-        .header("x-hegui-purpose", "publish").json(&TestGateway::chat("u2", "你好", false)).send().await.unwrap();
+    let r = t
+        .http
+        .post(format!("{}/v1/chat/completions", t.url))
+        .bearer_auth(&t.key)
+        .header("x-hegui-purpose", "publish")
+        .json(&TestGateway::chat("u2", "你好", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
 }
 
@@ -56,61 +96,178 @@ async fn gai_19_violations_climb_the_disposal_ladder() {
         c.disposal.closure = 4;
     })
     .await;
-    let bad = || t.post("/v1/chat/completions", TestGateway::chat("bad", "出售冰毒货源", false));
+    let bad = || {
+        t.post(
+            "/v1/chat/completions",
+            TestGateway::chat("bad", "出售冰毒货源", false),
+        )
+    };
     assert_eq!(bad().await.status(), 400);
     // Warned: still served, with a notice.
-    let r = t.post("/v1/chat/completions", TestGateway::chat("bad", "你好", false)).await;
+    let r = t
+        .post(
+            "/v1/chat/completions",
+            TestGateway::chat("bad", "你好", false),
+        )
+        .await;
     let v: Value = r.json().await.unwrap();
-    assert!(v["hegui"]["notices"].as_array().unwrap().iter().any(|n| n["kind"] == "disposal_warning"));
+    assert!(
+        v["hegui"]["notices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "disposal_warning")
+    );
     assert_eq!(bad().await.status(), 400);
     // Restricted: chat yes, media and publishing no.
-    let r = t.post("/v1/images/generations", json!({"user": "bad", "prompt": "一只猫", "model": "m"})).await;
+    let r = t
+        .post(
+            "/v1/images/generations",
+            json!({"user": "bad", "prompt": "一只猫", "model": "m"}),
+        )
+        .await;
     assert_eq!(r.status(), 403);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "function_restricted");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "function_restricted"
+    );
     assert_eq!(bad().await.status(), 400);
     // Suspended: refused with a reason code.
-    let r = t.post("/v1/chat/completions", TestGateway::chat("bad", "你好", false)).await;
+    let r = t
+        .post(
+            "/v1/chat/completions",
+            TestGateway::chat("bad", "你好", false),
+        )
+        .await;
     assert_eq!(r.status(), 403);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["code"], "account_suspended");
-    assert!(e["error"]["message"].as_str().unwrap().contains("violations_threshold"));
-    let kinds: Vec<String> = t.audit().await.into_iter().filter(|r| r.kind == "disposal.set").map(|r| r.body_json()["level"].as_str().unwrap().to_owned()).collect();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("violations_threshold")
+    );
+    let kinds: Vec<String> = t
+        .audit()
+        .await
+        .into_iter()
+        .filter(|r| r.kind == "disposal.set")
+        .map(|r| r.body_json()["level"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(kinds, ["warning", "restricted", "suspended"]);
 }
 
 #[tokio::test]
 async fn gai_19_admin_override_suspends_and_lifts_with_roles_enforced() {
     let t = TestGateway::start().await;
-    assert_eq!(t.post("/v1/chat/completions", TestGateway::chat("u5", "你好", false)).await.status(), 200);
+    assert_eq!(
+        t.post(
+            "/v1/chat/completions",
+            TestGateway::chat("u5", "你好", false)
+        )
+        .await
+        .status(),
+        200
+    );
     let path = format!("/apps/{}/users/u5/disposal", t.app_id);
     let body = json!({"level": "suspended", "reason": "manual_review", "hours": 24});
     // An auditor may read the audit but not dispose of users.
-    let r = t.admin(AUDITOR_TOKEN, Method::POST, &path, Some(body.clone())).await;
+    let r = t
+        .admin(AUDITOR_TOKEN, Method::POST, &path, Some(body.clone()))
+        .await;
     assert_eq!(r.status(), 403);
-    let r = t.admin("nope", Method::POST, &path, Some(body.clone())).await;
+    let r = t
+        .admin("nope", Method::POST, &path, Some(body.clone()))
+        .await;
     assert_eq!(r.status(), 401);
-    let r = t.admin(REVIEWER_TOKEN, Method::POST, &path, Some(body)).await;
+    let r = t
+        .admin(REVIEWER_TOKEN, Method::POST, &path, Some(body))
+        .await;
     assert_eq!(r.status(), 200);
-    let r = t.post("/v1/chat/completions", TestGateway::chat("u5", "你好", false)).await;
+    let r = t
+        .post(
+            "/v1/chat/completions",
+            TestGateway::chat("u5", "你好", false),
+        )
+        .await;
     assert_eq!(r.status(), 403);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["code"], "account_suspended");
-    assert!(e["error"]["message"].as_str().unwrap().contains("manual_review"));
-    let r = t.admin(ADMIN_TOKEN, Method::POST, &path, Some(json!({"level": "none"}))).await;
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("manual_review")
+    );
+    let r = t
+        .admin(
+            ADMIN_TOKEN,
+            Method::POST,
+            &path,
+            Some(json!({"level": "none"})),
+        )
+        .await;
     assert_eq!(r.status(), 200);
-    assert_eq!(t.post("/v1/chat/completions", TestGateway::chat("u5", "你好", false)).await.status(), 200);
+    assert_eq!(
+        t.post(
+            "/v1/chat/completions",
+            TestGateway::chat("u5", "你好", false)
+        )
+        .await
+        .status(),
+        200
+    );
     // The overrides are audited with who did them.
-    let recs: Vec<Value> = t.audit().await.into_iter().filter(|r| r.kind == "disposal.set").map(|r| r.body_json()).collect();
+    let recs: Vec<Value> = t
+        .audit()
+        .await
+        .into_iter()
+        .filter(|r| r.kind == "disposal.set")
+        .map(|r| r.body_json())
+        .collect();
     assert_eq!(recs.len(), 2);
     assert_eq!(recs[0]["by"], "rita");
     // Admin API reads.
-    let users: Value = t.admin(REVIEWER_TOKEN, Method::GET, &format!("/apps/{}/users", t.app_id), None).await.json().await.unwrap();
+    let users: Value = t
+        .admin(
+            REVIEWER_TOKEN,
+            Method::GET,
+            &format!("/apps/{}/users", t.app_id),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(users["data"][0]["id"], "u5");
-    let apps: Value = t.admin(AUDITOR_TOKEN, Method::GET, "/apps", None).await.json().await.unwrap();
+    let apps: Value = t
+        .admin(AUDITOR_TOKEN, Method::GET, "/apps", None)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(apps["data"][0]["name"], "test-app");
     assert!(apps["data"][0].get("key_hash").is_none());
-    let created: Value = t.admin(ADMIN_TOKEN, Method::POST, "/apps", Some(json!({"name": "second"}))).await.json().await.unwrap();
+    let created: Value = t
+        .admin(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/apps",
+            Some(json!({"name": "second"})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(created["api_key"].as_str().unwrap().starts_with("hg-"));
-    let r = t.admin(ADMIN_TOKEN, Method::POST, "/apps", Some(json!({"name": "second"}))).await;
+    let r = t
+        .admin(
+            ADMIN_TOKEN,
+            Method::POST,
+            "/apps",
+            Some(json!({"name": "second"})),
+        )
+        .await;
     assert_eq!(r.status(), 409);
 }

@@ -8,14 +8,24 @@ use serde_json::Value;
 #[tokio::test]
 async fn ds_10_blocked_input_never_reaches_the_upstream() {
     let t = TestGateway::start().await;
-    let r = t.post("/v1/chat/completions", TestGateway::chat("u1", "哪里有冰毒货源", false)).await;
+    let r = t
+        .post(
+            "/v1/chat/completions",
+            TestGateway::chat("u1", "哪里有冰毒货源", false),
+        )
+        .await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.headers()["x-hegui-decision"], "block");
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["type"], "content_filter");
     assert_eq!(e["error"]["code"], "content_filter");
     assert!(t.upstream.requests().is_empty());
-    let rec = t.audit().await.into_iter().find(|r| r.kind == "request.chat").unwrap();
+    let rec = t
+        .audit()
+        .await
+        .into_iter()
+        .find(|r| r.kind == "request.chat")
+        .unwrap();
     let body = rec.body_json();
     assert_eq!(body["input"]["action"], "block");
     assert_eq!(body["input"]["findings"][0]["category"], "A1.8");
@@ -26,15 +36,28 @@ async fn ds_10_blocked_input_never_reaches_the_upstream() {
 #[tokio::test]
 async fn ds_10_blocked_output_split_across_chunks_never_leaks() {
     let t = TestGateway::start_with(|c| c.moderation.input = false).await;
-    let r = t.post("/v1/chat/completions", TestGateway::chat("u1", "[[chunks:他说：|哪里有冰|毒|货源，我不知道。]]", true)).await;
+    let r = t
+        .post(
+            "/v1/chat/completions",
+            TestGateway::chat("u1", "[[chunks:他说：|哪里有冰|毒|货源，我不知道。]]", true),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     let (content, events, done) = TestGateway::sse(r).await;
     assert!(!done, "a blocked stream must not end with [DONE]");
-    assert!(!content.contains('冰') && !content.contains('毒'), "leaked: {content}");
+    assert!(
+        !content.contains('冰') && !content.contains('毒'),
+        "leaked: {content}"
+    );
     assert!("他说：哪里有".starts_with(&content), "{content}");
     let last = events.last().unwrap();
     assert_eq!(last["error"]["type"], "content_filter");
-    let rec = t.audit().await.into_iter().find(|r| r.kind == "request.chat").unwrap();
+    let rec = t
+        .audit()
+        .await
+        .into_iter()
+        .find(|r| r.kind == "request.chat")
+        .unwrap();
     let body = rec.body_json();
     assert_eq!(body["outcome"]["blocked"], "output");
     assert!(body["outcome"]["flushed_bytes"].as_u64().is_some());
@@ -44,7 +67,12 @@ async fn ds_10_blocked_output_split_across_chunks_never_leaks() {
 #[tokio::test]
 async fn ds_10_blocked_non_streaming_output_is_refused() {
     let t = TestGateway::start_with(|c| c.moderation.input = false).await;
-    let r = t.post("/v1/chat/completions", TestGateway::chat("u1", "[[reply:哪里有冰毒货源]]", false)).await;
+    let r = t
+        .post(
+            "/v1/chat/completions",
+            TestGateway::chat("u1", "[[reply:哪里有冰毒货源]]", false),
+        )
+        .await;
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"]["code"], "content_filter");
@@ -53,12 +81,25 @@ async fn ds_10_blocked_non_streaming_output_is_refused() {
 #[tokio::test]
 async fn gai_11_phone_numbers_masked_in_output_and_in_storage() {
     let t = TestGateway::start().await;
-    let r = t.post("/v1/chat/completions", TestGateway::chat("u9", "我的电话是13800138000 [[chunks:请拨打 138|0013|8000 联系]]", true)).await;
+    let r = t
+        .post(
+            "/v1/chat/completions",
+            TestGateway::chat(
+                "u9",
+                "我的电话是13800138000 [[chunks:请拨打 138|0013|8000 联系]]",
+                true,
+            ),
+        )
+        .await;
     let (content, events, done) = TestGateway::sse(r).await;
     assert!(done);
     assert!(!content.contains("13800138000"), "{content}");
     assert!(content.contains("138****8000"), "{content}");
-    assert!(events.iter().all(|e| !e.to_string().contains("13800138000")));
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.to_string().contains("13800138000"))
+    );
     // Stored prompt and reply are masked (GAI-11) …
     let msgs = t.gw.store.messages(&t.app_id, "u9").await.unwrap();
     assert_eq!(msgs.len(), 2);
@@ -68,13 +109,20 @@ async fn gai_11_phone_numbers_masked_in_output_and_in_storage() {
     let mut raw = Vec::new();
     for entry in std::fs::read_dir(t.dir.path()).unwrap() {
         let p = entry.unwrap().path();
-        if p.file_name().unwrap().to_string_lossy().starts_with("hegui.db") {
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("hegui.db")
+        {
             raw.extend(std::fs::read(p).unwrap());
         }
     }
     assert!(!raw.is_empty());
     let needle = "联系".as_bytes();
-    assert!(!raw.windows(needle.len()).any(|w| w == needle), "plaintext dialogue found in the database");
+    assert!(
+        !raw.windows(needle.len()).any(|w| w == needle),
+        "plaintext dialogue found in the database"
+    );
 }
 
 #[tokio::test]
@@ -85,7 +133,8 @@ async fn ds_10_hot_reload_takes_effect_without_restart() {
     let path = dir.path().join("lib.jsonl");
     let mut lib = FeatureLibrary::new("reload");
     let (a, b) = (Actor::new("li", 0), Actor::new("wang", 0));
-    lib.import_terms("甲乙丙丁\n", &ImportOptions::new("A1.6"), &a, Some(&b)).unwrap();
+    lib.import_terms("甲乙丙丁\n", &ImportOptions::new("A1.6"), &a, Some(&b))
+        .unwrap();
     lib.save(&path).unwrap();
     let p = path.clone();
     let t = TestGateway::start_with(move |c| {
@@ -93,14 +142,25 @@ async fn ds_10_hot_reload_takes_effect_without_restart() {
         c.reload_poll_secs = 1;
     })
     .await;
-    let r = t.post("/v1/chat/completions", TestGateway::chat("u1", "戊己庚辛", false)).await;
+    let r = t
+        .post(
+            "/v1/chat/completions",
+            TestGateway::chat("u1", "戊己庚辛", false),
+        )
+        .await;
     assert_eq!(r.status(), 200);
-    lib.import_terms("戊己庚辛\n", &ImportOptions::new("A1.6"), &a, Some(&b)).unwrap();
+    lib.import_terms("戊己庚辛\n", &ImportOptions::new("A1.6"), &a, Some(&b))
+        .unwrap();
     lib.save(&path).unwrap();
     let mut blocked = false;
     for _ in 0..50 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let r = t.post("/v1/chat/completions", TestGateway::chat("u1", "戊己庚辛", false)).await;
+        let r = t
+            .post(
+                "/v1/chat/completions",
+                TestGateway::chat("u1", "戊己庚辛", false),
+            )
+            .await;
         if r.status() == 400 {
             blocked = true;
             break;
@@ -111,7 +171,10 @@ async fn ds_10_hot_reload_takes_effect_without_restart() {
 }
 
 fn chunkings() -> impl Strategy<Value = (usize, Vec<usize>)> {
-    (0usize..TEXTS.len(), proptest::collection::vec(1usize..6, 1..40))
+    (
+        0usize..TEXTS.len(),
+        proptest::collection::vec(1usize..6, 1..40),
+    )
 }
 
 const TEXTS: &[&str] = &[
@@ -164,11 +227,18 @@ proptest! {
 /// One runtime for all proptest cases, so the shared gateway's server task outlives each case.
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
 }
 
 /// One gateway for all proptest cases (input moderation off: the script carries the text).
 async fn shared() -> &'static TestGateway {
     static CELL: tokio::sync::OnceCell<TestGateway> = tokio::sync::OnceCell::const_new();
-    CELL.get_or_init(|| TestGateway::start_with(|c| c.moderation.input = false)).await
+    CELL.get_or_init(|| TestGateway::start_with(|c| c.moderation.input = false))
+        .await
 }

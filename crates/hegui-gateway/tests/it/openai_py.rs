@@ -12,13 +12,19 @@ async fn ds_10_ds_9_gai_19_official_openai_client_against_the_gateway() {
         .unwrap();
     let t = TestGateway::start().await;
     // The suspended user exists before the client runs.
-    t.gw.store.touch_user(&t.app_id, "suspended-user", t.gw.now()).await.unwrap();
+    t.gw.store
+        .touch_user(&t.app_id, "suspended-user", t.gw.now())
+        .await
+        .unwrap();
     let d = Disposal {
         level: DisposalLevel::Suspended,
         reason: Some("manual_review".into()),
         ..Disposal::default()
     };
-    t.gw.store.set_disposal(&t.app_id, "suspended-user", &d).await.unwrap();
+    t.gw.store
+        .set_disposal(&t.app_id, "suspended-user", &d)
+        .await
+        .unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/openai_client.py");
     let out = tokio::process::Command::new(&python)
         .arg(&script)
@@ -37,7 +43,10 @@ async fn ds_10_ds_9_gai_19_official_openai_client_against_the_gateway() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "python failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "python failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("checks passed"), "{stdout}");
     // The blocked stream is in the audit log as blocked after N flushed bytes.
     let blocked = t

@@ -28,8 +28,13 @@ async fn admin(url: &str) -> sqlx::PgConnection {
 /// Creates database `name` on the server of `admin_url` and returns its URL.
 async fn fresh_database(admin_url: &str, name: &str) -> String {
     let mut c = admin(admin_url).await;
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut c)
+        .await;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
     let (base, query) = match admin_url.split_once('?') {
         Some((b, q)) => (b, format!("?{q}")),
         None => (admin_url, String::new()),
@@ -43,7 +48,9 @@ async fn fresh_database(admin_url: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn ds_16_two_gateways_on_one_postgres_share_state_disposal_and_audit() {
-    let Some(admin_url) = database_url() else { return };
+    let Some(admin_url) = database_url() else {
+        return;
+    };
     // A fresh database for this test.
     let name = format!("hegui_gw_{}", std::process::id());
     let url = fresh_database(&admin_url, &name).await;
@@ -58,7 +65,10 @@ async fn ds_16_two_gateways_on_one_postgres_share_state_disposal_and_audit() {
     let b = Gateway::start(cfg, Arc::new(SystemClock)).await.unwrap();
     // The app registered through A authenticates on B.
     let mut headers = axum::http::HeaderMap::new();
-    headers.insert("authorization", format!("Bearer {}", a.key).parse().unwrap());
+    headers.insert(
+        "authorization",
+        format!("Bearer {}", a.key).parse().unwrap(),
+    );
     assert_eq!(b.authenticate(&headers).await.unwrap().id, a.app_id);
     // Concurrent requests through both append to one unbroken chain.
     let mut tasks = Vec::new();
@@ -83,13 +93,27 @@ async fn ds_16_two_gateways_on_one_postgres_share_state_disposal_and_audit() {
     // A disposal set through B is enforced by A.
     let u = b.store.user(&a.app_id, "u1").await.unwrap().unwrap();
     assert_eq!(u.id, "u1");
-    let d = hegui_store::Disposal { level: hegui_store::DisposalLevel::Closed, reason: Some("manual".into()), ..Default::default() };
+    let d = hegui_store::Disposal {
+        level: hegui_store::DisposalLevel::Closed,
+        reason: Some("manual".into()),
+        ..Default::default()
+    };
     b.store.set_disposal(&a.app_id, "u1", &d).await.unwrap();
-    let r = a.post("/v1/chat/completions", TestGateway::chat("u1", "你好", false)).await;
+    let r = a
+        .post(
+            "/v1/chat/completions",
+            TestGateway::chat("u1", "你好", false),
+        )
+        .await;
     assert_eq!(r.status(), 403);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "account_closed");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "account_closed"
+    );
     drop(a);
     drop(b);
     let mut c = admin(&admin_url).await;
-    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut c)
+        .await;
 }

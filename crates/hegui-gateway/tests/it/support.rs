@@ -115,8 +115,17 @@ impl TestGateway {
     }
 
     /// Admin API call.
-    pub async fn admin(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
-        let mut rb = self.http.request(method, format!("{}/admin{path}", self.url)).bearer_auth(token);
+    pub async fn admin(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut rb = self
+            .http
+            .request(method, format!("{}/admin{path}", self.url))
+            .bearer_auth(token);
         if let Some(b) = body {
             rb = rb.json(&b);
         }
@@ -130,7 +139,9 @@ impl TestGateway {
         let mut events = Vec::new();
         let mut done = false;
         for line in text.lines() {
-            let Some(data) = line.strip_prefix("data: ") else { continue };
+            let Some(data) = line.strip_prefix("data: ") else {
+                continue;
+            };
             if data == "[DONE]" {
                 done = true;
                 continue;
