@@ -162,6 +162,7 @@ async fn update_settings(
         return Err(ApiError::new(ErrorCode::NotFound, "no such application"));
     }
     gw.store.update_app_settings(&app, &settings).await?;
+    gw.forget_apps();
     let mut shown = serde_json::to_value(&settings).unwrap_or(Value::Null);
     if shown.get("upstream_key").is_some_and(|k| !k.is_null()) {
         shown["upstream_key"] = json!("***");

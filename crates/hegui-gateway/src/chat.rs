@@ -178,7 +178,7 @@ pub async fn admit(
         .param("user"));
     }
     let now = gw.now();
-    let user = gw.store.touch_user(&app.id, &user_id, now).await?;
+    let user = gw.user(&app.id, &user_id).await?;
     let purpose = match headers.get("x-hegui-purpose").and_then(|v| v.to_str().ok()) {
         Some("publish") => Purpose::Publish,
         _ if body["hegui"]["purpose"] == "publish" => Purpose::Publish,
@@ -402,16 +402,6 @@ pub async fn completions(
     if let Some(o) = body.as_object_mut() {
         o.remove("hegui");
     }
-    gw.store
-        .put_message(&Message {
-            app: adm.app.id.clone(),
-            user: adm.user.id.clone(),
-            request_id: rid.clone(),
-            role: "user".into(),
-            content: adm.masked_input.clone(),
-            at: gw.now(),
-        })
-        .await?;
     if stream {
         stream_chat(gw, adm, body).await
     } else {
@@ -419,7 +409,20 @@ pub async fn completions(
     }
 }
 
+/// The user's message as stored: PII-masked (GAI-11), sealed by the store.
+fn prompt_message(adm: &Admitted, at: hegui_core::UnixMillis) -> Message {
+    Message {
+        app: adm.app.id.clone(),
+        user: adm.user.id.clone(),
+        request_id: adm.request_id.clone(),
+        role: "user".into(),
+        content: adm.masked_input.clone(),
+        at,
+    }
+}
+
 async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Response, ApiError> {
+    let prompt = prompt_message(&adm, gw.now());
     let Admitted {
         app,
         user,
@@ -507,18 +510,18 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
     let labels = labels_json(&gw);
     record.body["labels"] = Value::Array(labels.clone());
     record.body["outcome"] = json!({"delivered": true});
-    gw.store
-        .put_message(&Message {
-            app: app.id.clone(),
-            user: user.id.clone(),
-            request_id: request_id.clone(),
-            role: "assistant".into(),
-            content: hegui_guard::pii::mask(&stored),
-            at: gw.now(),
-        })
-        .await?;
+    let answer = Message {
+        app: app.id.clone(),
+        user: user.id.clone(),
+        request_id: request_id.clone(),
+        role: "assistant".into(),
+        content: hegui_guard::pii::mask(&stored),
+        at: gw.now(),
+    };
     // Durable before the client sees the answer: kill -9 cannot lose a delivered response's record.
-    gw.audit(vec![record]).await?;
+    gw.store
+        .commit_request(&[prompt, answer], vec![record])
+        .await?;
     let decision = input.as_ref().map_or(Action::Pass, |d| d.action).max(worst);
     reply["hegui"] = json!({
         "request_id": request_id,
@@ -713,6 +716,7 @@ pub fn block_event() -> Value {
 }
 
 async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Response, ApiError> {
+    let prompt = prompt_message(&adm, gw.now());
     let Admitted {
         app,
         user,
@@ -736,7 +740,15 @@ async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Res
     tokio::spawn(async move {
         let mut notices = notices;
         notices.extend(label_notice(&gw));
-        relay_task(gw, app, user, request_id, record, notices, events, tx).await;
+        let job = StreamJob {
+            app,
+            user,
+            request_id,
+            record,
+            prompt,
+            notices,
+        };
+        relay_task(gw, job, events, tx).await;
     });
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
@@ -753,17 +765,30 @@ async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Res
     Ok(with_headers(resp, "streaming"))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn relay_task(
-    gw: Arc<Gateway>,
+/// What a stream's relay task carries from the request.
+struct StreamJob {
     app: App,
     user: User,
     request_id: String,
-    mut record: AuditEntry,
+    record: AuditEntry,
+    prompt: Message,
     notices: Vec<Value>,
+}
+
+async fn relay_task(
+    gw: Arc<Gateway>,
+    job: StreamJob,
     mut events: crate::upstream::EventStream,
     tx: tokio::sync::mpsc::Sender<Bytes>,
 ) {
+    let StreamJob {
+        app,
+        user,
+        request_id,
+        mut record,
+        prompt,
+        notices,
+    } = job;
     let matcher = gw.guard.matcher();
     let moderated = gw.config.moderation.output;
     let label = label_text(&gw);
@@ -836,23 +861,22 @@ async fn relay_task(
         json!({"delivered": true, "flushed_bytes": flushed_bytes})
     };
     record.body["outcome"] = outcome;
-    let stored = gw
-        .store
-        .put_message(&Message {
-            app: app.id.clone(),
-            user: user.id.clone(),
-            request_id: request_id.clone(),
-            role: "assistant".into(),
-            content: hegui_guard::pii::mask(&relay.sent),
-            at: gw.now(),
-        })
-        .await;
+    let reply = Message {
+        app: app.id.clone(),
+        user: user.id.clone(),
+        request_id: request_id.clone(),
+        role: "assistant".into(),
+        content: hegui_guard::pii::mask(&relay.sent),
+        at: gw.now(),
+    };
     // The record is durable before the terminal event, so a client that saw the end of its
     // response has an audit record even if the process dies right after.
-    let audited = match stored {
-        Ok(()) => gw.audit(vec![record]).await,
-        Err(e) => Err(ApiError::store(e)),
-    };
+    let audited = gw
+        .store
+        .commit_request(&[prompt, reply], vec![record])
+        .await
+        .map(|_| ())
+        .map_err(ApiError::store);
     let terminal = match (&audited, relay.blocked, &failure) {
         (Err(e), _, _) => sse::frame(&e.body()),
         (Ok(()), true, _) => sse::frame(&block_event()),

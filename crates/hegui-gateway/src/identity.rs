@@ -62,7 +62,7 @@ async fn who(gw: &Gateway, headers: &HeaderMap, body: &Value) -> Result<(App, Us
             )
             .param("user")
         })?;
-    let user = gw.store.touch_user(&app.id, &user, gw.now()).await?;
+    let user = gw.user(&app.id, &user).await?;
     Ok((app, user))
 }
 

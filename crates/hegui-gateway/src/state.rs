@@ -62,7 +62,17 @@ pub struct Gateway {
     pub metrics: Metrics,
     /// Signs the implicit labels of generated media.
     pub label_signer: Option<hegui_label::LabelSigner>,
+    /// Applications by key hash, for [`APP_CACHE_TTL`]: the one lookup every request makes.
+    apps: std::sync::Mutex<std::collections::HashMap<String, (App, std::time::Instant)>>,
 }
+
+/// How long an application looked up by key is reused before the store is asked again; a
+/// settings change made through another gateway process is seen within this time.
+pub const APP_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// How stale `last_seen` may get before a request writes it (monthly-active counting needs days,
+/// not milliseconds, and a read is much cheaper than a write).
+pub const LAST_SEEN_RESOLUTION_MS: i64 = 60_000;
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -170,6 +180,7 @@ impl Gateway {
             clock,
             http,
             label_signer,
+            apps: Default::default(),
         }))
     }
 
@@ -213,10 +224,42 @@ impl Gateway {
                     "missing API key: send Authorization: Bearer <key> (create one with `hegui app create`)",
                 )
             })?;
-        self.store
-            .app_by_key_hash(&key_hash(key))
+        let hash = key_hash(key);
+        let cached = match self.apps.lock() {
+            Ok(m) => m
+                .get(&hash)
+                .filter(|(_, at)| at.elapsed() < APP_CACHE_TTL)
+                .map(|(a, _)| a.clone()),
+            Err(_) => None,
+        };
+        if let Some(app) = cached {
+            return Ok(app);
+        }
+        let app = self
+            .store
+            .app_by_key_hash(&hash)
             .await?
-            .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "unknown API key"))
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "unknown API key"))?;
+        if let Ok(mut m) = self.apps.lock() {
+            m.insert(hash, (app.clone(), std::time::Instant::now()));
+        }
+        Ok(app)
+    }
+
+    /// Forgets cached applications (after a settings change).
+    pub fn forget_apps(&self) {
+        if let Ok(mut m) = self.apps.lock() {
+            m.clear();
+        }
+    }
+
+    /// The end user, registered on first sight; `last_seen` is written at most once a minute.
+    pub async fn user(&self, app: &str, user: &str) -> Result<hegui_store::User, ApiError> {
+        let now = self.now();
+        match self.store.user(app, user).await? {
+            Some(u) if now - u.last_seen < LAST_SEEN_RESOLUTION_MS => Ok(u),
+            _ => Ok(self.store.touch_user(app, user, now).await?),
+        }
     }
 
     /// Appends audit records durably; the caller answers only after this returns.

@@ -710,6 +710,41 @@ impl Store for SqliteStore {
         Ok(records)
     }
 
+    async fn commit_request(
+        &self,
+        messages: &[Message],
+        entries: Vec<AuditEntry>,
+    ) -> Result<Vec<AuditRecord>> {
+        // Sealed before the transaction starts: the write lock is held for SQL only.
+        let sealed = messages
+            .iter()
+            .map(|m| self.sealer.seal(&m.content))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let (_guard, mut tx) = self.begin_write().await?;
+        for (m, content) in messages.iter().zip(sealed) {
+            sqlx::query(
+                "INSERT INTO messages (app, user_id, request_id, role, content, at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&m.app)
+            .bind(&m.user)
+            .bind(&m.request_id)
+            .bind(&m.role)
+            .bind(content)
+            .bind(m.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        let records = if entries.is_empty() {
+            Vec::new()
+        } else {
+            append_locked(&mut tx, entries).await?
+        };
+        tx.commit().await.map_err(db)?;
+        Ok(records)
+    }
+
     async fn audit_range(&self, from: u64, limit: u64) -> Result<Vec<AuditRecord>> {
         sqlx::query(concat!(
             "SELECT ",

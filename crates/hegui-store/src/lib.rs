@@ -104,6 +104,13 @@ pub trait Store: Send + Sync {
     async fn append_audit(&self, entry: AuditEntry) -> Result<AuditRecord>;
     /// Appends several records in one transaction (one request's records), in order.
     async fn append_audit_batch(&self, entries: Vec<AuditEntry>) -> Result<Vec<AuditRecord>>;
+    /// The end of one request in one transaction: stores its messages (sealed) and appends its
+    /// audit records, so a request costs one durable write.
+    async fn commit_request(
+        &self,
+        messages: &[Message],
+        entries: Vec<AuditEntry>,
+    ) -> Result<Vec<AuditRecord>>;
     /// Records with `seq >= from`, in seq order, at most `limit`.
     async fn audit_range(&self, from: u64, limit: u64) -> Result<Vec<AuditRecord>>;
     /// Records matching `q`, newest first.

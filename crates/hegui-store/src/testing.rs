@@ -23,6 +23,39 @@ pub async fn conformance(store: &dyn Store) {
     messages(store).await;
     audit(store).await;
     purge(store).await;
+    commit_request(store).await;
+}
+
+/// One request's messages and audit records land together, chained after what was there.
+async fn commit_request(store: &dyn Store) {
+    let head = store.audit_head().await.unwrap();
+    let msgs = [("user", "提问"), ("assistant", "回答")].map(|(role, content)| Message {
+        app: "app_commit".into(),
+        user: "u1".into(),
+        request_id: "req-commit".into(),
+        role: role.into(),
+        content: content.into(),
+        at: 90_000,
+    });
+    let mut e = AuditEntry::new(90_000, "request.chat");
+    e.request_id = Some("req-commit".into());
+    let recs = store
+        .commit_request(&msgs, vec![e, AuditEntry::new(90_001, "decision.output")])
+        .await
+        .expect("commit_request");
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0].seq, head.as_ref().map_or(0, |(s, _)| s + 1));
+    assert_eq!(recs[1].prev, recs[0].hash);
+    assert_eq!(
+        store.audit_head().await.unwrap(),
+        Some((recs[1].seq, recs[1].hash.clone()))
+    );
+    assert_eq!(
+        store.messages("app_commit", "u1").await.unwrap(),
+        msgs.to_vec()
+    );
+    // Messages alone (an unaudited call) and audit alone both work.
+    assert!(store.commit_request(&[], vec![]).await.unwrap().is_empty());
 }
 
 fn app(n: u32) -> App {
