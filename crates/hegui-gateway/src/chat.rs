@@ -409,6 +409,15 @@ pub async fn completions(
     }
 }
 
+/// The record of a decision that follows a request's record (same app, subject and request).
+pub fn follow_up(record: &AuditEntry, at: hegui_core::UnixMillis, kind: &str) -> AuditEntry {
+    let mut e = AuditEntry::new(at, kind);
+    e.app = record.app.clone();
+    e.subject = record.subject.clone();
+    e.request_id = record.request_id.clone();
+    e
+}
+
 /// The user's message as stored: PII-masked (GAI-11), sealed by the store.
 fn prompt_message(adm: &Admitted, at: hegui_core::UnixMillis) -> Message {
     Message {
@@ -430,17 +439,21 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
         upstream,
         input,
         mut notices,
-        mut record,
+        record,
         ..
     } = adm;
     let reply = match upstream.chat(&gw.http, &body, gw.timeout()).await {
         Ok(r) => r,
         Err(e) => {
-            record.body["outcome"] = json!({"error": e.code.code(), "message": e.message});
-            gw.audit(vec![record]).await?;
+            let mut out = follow_up(&record, gw.now(), "decision.output");
+            out.body = json!({"outcome": {"error": e.code.code(), "message": e.message}});
+            gw.store
+                .commit_request(&[prompt], vec![record, out])
+                .await?;
             return Err(e);
         }
     };
+    let mut out = follow_up(&record, gw.now(), "decision.output");
     let mut reply = reply;
     let choices = reply["choices"].as_array_mut().ok_or_else(|| {
         ApiError::new(
@@ -494,10 +507,12 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
         };
         outputs.push(out);
     }
-    record.body["output"] = Value::Array(outputs);
+    out.body = json!({"output": outputs});
     if worst == Action::Block {
-        record.body["outcome"] = json!({"blocked": "output", "flushed_bytes": 0});
-        gw.audit(vec![record]).await?;
+        out.body["outcome"] = json!({"blocked": "output", "flushed_bytes": 0});
+        gw.store
+            .commit_request(&[prompt], vec![record, out])
+            .await?;
         return Err(ApiError::new(
             ErrorCode::ContentFilter,
             "the model's reply was blocked by content moderation",
@@ -508,8 +523,8 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
     }
     notices.extend(label_notice(&gw));
     let labels = labels_json(&gw);
-    record.body["labels"] = Value::Array(labels.clone());
-    record.body["outcome"] = json!({"delivered": true});
+    out.body["labels"] = Value::Array(labels.clone());
+    out.body["outcome"] = json!({"delivered": true});
     let answer = Message {
         app: app.id.clone(),
         user: user.id.clone(),
@@ -520,7 +535,7 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
     };
     // Durable before the client sees the answer: kill -9 cannot lose a delivered response's record.
     gw.store
-        .commit_request(&[prompt, answer], vec![record])
+        .commit_request(&[prompt, answer], vec![record, out])
         .await?;
     let decision = input.as_ref().map_or(Action::Pass, |d| d.action).max(worst);
     reply["hegui"] = json!({
@@ -724,14 +739,22 @@ async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Res
         upstream,
         input,
         notices,
-        mut record,
+        record,
         ..
     } = adm;
+    // A stream's request is recorded before the model is called: a crash mid-stream leaves the
+    // request and its input decision on record, and the missing decision record shows the cut.
+    let out_template = follow_up(&record, gw.now(), "decision.output");
+    gw.store.commit_request(&[prompt], vec![record]).await?;
+    let record = out_template;
     let events = match upstream.chat_stream(&gw.http, &body, gw.timeout()).await {
         Ok(s) => s,
         Err(e) => {
-            record.body["outcome"] = json!({"error": e.code.code(), "message": e.message});
-            gw.audit(vec![record]).await?;
+            let mut out = record;
+            out.at = gw.now();
+            out.body =
+                json!({"outcome": {"error": e.code.code(), "message": e.message}, "stream": true});
+            gw.audit(vec![out]).await?;
             return Err(e);
         }
     };
@@ -745,7 +768,6 @@ async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Res
             user,
             request_id,
             record,
-            prompt,
             notices,
         };
         relay_task(gw, job, events, tx).await;
@@ -771,7 +793,6 @@ struct StreamJob {
     user: User,
     request_id: String,
     record: AuditEntry,
-    prompt: Message,
     notices: Vec<Value>,
 }
 
@@ -786,7 +807,6 @@ async fn relay_task(
         user,
         request_id,
         mut record,
-        prompt,
         notices,
     } = job;
     let matcher = gw.guard.matcher();
@@ -848,9 +868,8 @@ async fn relay_task(
         }
         None => json!({"scanned": false, "reason": "output moderation disabled by configuration"}),
     };
-    record.body["output"] = json!([output]);
-    record.body["labels"] = Value::Array(labels_json(&gw));
-    record.body["stream"] = json!(true);
+    record.at = gw.now();
+    record.body = json!({"output": [output], "labels": labels_json(&gw), "stream": true});
     let outcome = if relay.blocked {
         json!({"blocked": "output", "flushed_bytes": flushed_bytes, "released_chars": relay.sent.chars().count()})
     } else if let Some(e) = &failure {
@@ -873,7 +892,7 @@ async fn relay_task(
     // response has an audit record even if the process dies right after.
     let audited = gw
         .store
-        .commit_request(&[prompt, reply], vec![record])
+        .commit_request(&[reply], vec![record])
         .await
         .map(|_| ())
         .map_err(ApiError::store);

@@ -119,6 +119,35 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     Ok(crate::store::open(&config.database_url(), sealer).await?)
 }
 
+/// Opens the store of an existing deployment for housekeeping (`hegui audit verify`): refuses a
+/// SQLite database that does not exist instead of creating an empty one (an empty chain would
+/// verify), and creates no key files.
+pub async fn open_existing_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    config.validate()?;
+    let url = config.database_url();
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let p = Path::new(path);
+        if !p.is_file() {
+            return Err(StartError::Io {
+                what: "no database at",
+                path: p.to_path_buf(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        }
+    }
+    let key_path = config.data_dir.join("content.key");
+    let key = if !config.content_key.is_empty() {
+        config.content_key.clone()
+    } else if let Ok(k) = std::fs::read_to_string(&key_path) {
+        k.trim().to_owned()
+    } else {
+        // The audit chain is not sealed; a throwaway key only means messages cannot be read.
+        Sealer::generate_hex().map_err(|e| StartError::Key(e.to_string()))?
+    };
+    let sealer = Sealer::from_hex(&key).map_err(|e| StartError::Key(e.to_string()))?;
+    Ok(crate::store::open(&url, sealer).await?)
+}
+
 /// Loads the feature library the config names, or the built-in one.
 pub fn load_library(config: &Config) -> Result<FeatureLibrary, StartError> {
     match &config.library {

@@ -190,8 +190,29 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             "hegui gateway listening on http://{addr}/v1 (upstream: {upstream}; database: {})",
             redact(&c.database_url())
         );
+        // Ctrl-C or SIGTERM (systemd, containers): stop accepting, let requests finish.
         let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+            #[cfg(unix)]
+            {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+                match term.as_mut() {
+                    Ok(t) => {
+                        tokio::select! {
+                            _ = tokio::signal::ctrl_c() => {}
+                            _ = t.recv() => {}
+                        }
+                    }
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                    }
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+            eprintln!("hegui gateway: shutting down after the requests in flight");
         };
         hegui_gateway::serve(gw, listener, shutdown).await?;
         Ok(ExitCode::SUCCESS)
@@ -261,7 +282,7 @@ pub fn audit(cmd: AuditCmd) -> Result<ExitCode> {
         AuditCommand::Verify(args) => {
             let c = load(&args)?;
             runtime(Some(1))?.block_on(async move {
-                let store = open_store(&c).await?;
+                let store = hegui_gateway::state::open_existing_store(&c).await?;
                 match hegui_gateway::admin::verify_chain(store.as_ref()).await? {
                     Ok(r) => {
                         println!(

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod gateway;
 mod guard;
 
 const PRODUCER: &str = "001191440300708461136T1XGW3";

@@ -19,6 +19,19 @@ async fn ds_16_every_request_is_audited_and_the_chain_verifies() {
     }
     let recs = t.audit().await;
     assert_eq!(recs.iter().filter(|r| r.kind == "request.chat").count(), 5);
+    // One record per request and one per output decision, linked by the request id.
+    let decisions: Vec<_> = recs
+        .iter()
+        .filter(|r| r.kind == "decision.output")
+        .collect();
+    assert_eq!(decisions.len(), 5);
+    for d in &decisions {
+        assert!(
+            recs.iter()
+                .any(|r| r.kind == "request.chat" && r.request_id == d.request_id)
+        );
+        assert_eq!(d.body_json()["outcome"]["delivered"], true);
+    }
     let head = t.gw.store.audit_head().await.unwrap();
     hegui_audit::verify(&recs, head.as_ref().map(|(s, h)| (*s, h.as_str()))).unwrap();
     let v: Value = t
@@ -47,7 +60,8 @@ async fn ds_16_every_request_is_audited_and_the_chain_verifies() {
         .json()
         .await
         .unwrap();
-    assert_eq!(q["data"].as_array().unwrap().len(), 1);
+    // The request record and its decision record.
+    assert_eq!(q["data"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]

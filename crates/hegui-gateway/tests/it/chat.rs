@@ -263,7 +263,7 @@ async fn upstream_errors_and_timeouts_are_mapped_honestly() {
     let recs = t.audit().await;
     let outcomes: Vec<Value> = recs
         .iter()
-        .filter(|r| r.kind == "request.chat")
+        .filter(|r| r.kind == "decision.output")
         .map(|r| r.body_json()["outcome"].clone())
         .collect();
     assert_eq!(outcomes.len(), 4);
@@ -303,4 +303,35 @@ async fn metrics_report_requests_decisions_and_users() {
         t.app_id
     )));
     assert!(m.contains("hegui_request_duration_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn applications_have_their_own_upstream() {
+    let t = TestGateway::start().await;
+    let other = hegui_testkit::FakeUpstream::start_with(hegui_testkit::FakeOptions {
+        default_reply: "来自第二个上游".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let settings = hegui_store::AppSettings {
+        upstream: Some(other.base_url()),
+        ..Default::default()
+    };
+    let (_, key) =
+        hegui_gateway::state::create_app(t.gw.store.as_ref(), "second", settings, t.gw.now())
+            .await
+            .unwrap();
+    let r = t
+        .http
+        .post(format!("{}/v1/chat/completions", t.url))
+        .bearer_auth(&key)
+        .json(&TestGateway::chat("u1", "你好", false))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "来自第二个上游");
+    assert_eq!(other.requests().len(), 1);
+    assert!(t.upstream.requests().is_empty());
 }

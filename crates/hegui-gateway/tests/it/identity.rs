@@ -271,3 +271,95 @@ async fn gai_19_admin_override_suspends_and_lifts_with_roles_enforced() {
         .await;
     assert_eq!(r.status(), 409);
 }
+
+#[tokio::test]
+async fn ds_9_three_element_and_network_identity_providers_verify_through_the_api() {
+    use hegui_identity::SubjectHasher;
+    use hegui_identity::verify::fake::{FakeNetworkIdentityApi, FakeThreeElementApi};
+    use hegui_identity::verify::{NetworkIdentity, ThreeElement};
+    use std::sync::Arc;
+    let hasher = SubjectHasher::new(b"test pepper");
+    let clock: Arc<dyn hegui_core::Clock> = Arc::new(hegui_core::SystemClock);
+    let three = FakeThreeElementApi::new().with_person("张三", "11010519491231002X", "13800138000");
+    let nnid = FakeNetworkIdentityApi::new().with_token("good-token", "WH1234567890");
+    let providers = hegui_gateway::identity::Providers {
+        three_element: Some(Arc::new(ThreeElement::new(
+            Arc::new(three),
+            hasher.clone(),
+            clock.clone(),
+        ))),
+        network_identity: Some(Arc::new(NetworkIdentity::new(
+            Arc::new(nnid),
+            hasher,
+            clock,
+        ))),
+    };
+    let t = TestGateway::start_full(|_| {}, providers).await;
+    // A mistyped ID number is refused locally, with the reason.
+    let r = t
+        .post(
+            "/v1/hegui/identity/verify",
+            json!({"user": "u1", "method": "three_element",
+        "name": "张三", "id_number": "11010519491231002Y", "mobile": "13800138000"}),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["param"],
+        "id_number"
+    );
+    let r = t
+        .post(
+            "/v1/hegui/identity/verify",
+            json!({"user": "u1", "method": "three_element",
+        "name": "李四", "id_number": "11010519491231002X", "mobile": "13800138000"}),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let r = t
+        .post(
+            "/v1/hegui/identity/verify",
+            json!({"user": "u1", "method": "three_element",
+        "name": "张三", "id_number": "11010519491231002X", "mobile": "13800138000"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let u = t.gw.store.user(&t.app_id, "u1").await.unwrap().unwrap();
+    let v = u.verification.unwrap();
+    assert_eq!(v.birth_date.as_deref(), Some("1949-12-31"));
+    assert_eq!(v.masked, "110105********002X");
+    let r = t
+        .post(
+            "/v1/hegui/identity/verify",
+            json!({"user": "u2", "method": "network_identity", "token": "bad"}),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let r = t
+        .post(
+            "/v1/hegui/identity/verify",
+            json!({"user": "u2", "method": "network_identity", "token": "good-token"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let me: Value = t
+        .http
+        .get(format!("{}/v1/hegui/me", t.url))
+        .bearer_auth(&t.key)
+        .header("x-hegui-user", "u2")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["verified"], true);
+    assert_eq!(me["verification"]["method"], "network_identity");
+    // No plaintext identity anywhere in the audit log.
+    assert!(
+        t.audit()
+            .await
+            .iter()
+            .all(|r| !r.body.contains("11010519491231002X") && !r.body.contains("张三"))
+    );
+}

@@ -56,7 +56,7 @@ async fn ds_10_blocked_output_split_across_chunks_never_leaks() {
         .audit()
         .await
         .into_iter()
-        .find(|r| r.kind == "request.chat")
+        .find(|r| r.kind == "decision.output")
         .unwrap();
     let body = rec.body_json();
     assert_eq!(body["outcome"]["blocked"], "output");

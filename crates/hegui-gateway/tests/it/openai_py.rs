@@ -53,7 +53,7 @@ async fn ds_10_ds_9_gai_19_official_openai_client_against_the_gateway() {
         .audit()
         .await
         .into_iter()
-        .filter(|r| r.kind == "request.chat")
+        .filter(|r| r.kind == "decision.output")
         .map(|r| r.body_json())
         .find(|b| b["outcome"]["blocked"] == "output")
         .expect("blocked stream audited");

@@ -62,12 +62,19 @@ impl TestGateway {
     }
 
     pub async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
+        Self::start_full(edit, Default::default()).await
+    }
+
+    pub async fn start_full(
+        edit: impl FnOnce(&mut Config),
+        providers: hegui_gateway::identity::Providers,
+    ) -> Self {
         let upstream = FakeUpstream::start().await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = config(dir.path(), &upstream.base_url());
         edit(&mut cfg);
         let sms = Arc::new(MemorySender::new());
-        let gw = Gateway::start_with(cfg, Arc::new(SystemClock), sms.clone(), Default::default())
+        let gw = Gateway::start_with(cfg, Arc::new(SystemClock), sms.clone(), providers)
             .await
             .unwrap();
         let (app, key) = hegui_gateway::state::create_app(
