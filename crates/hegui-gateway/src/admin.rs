@@ -250,6 +250,7 @@ async fn set_disposal(
         at: Some(now),
     };
     gw.store.set_disposal(&app, &user, &d).await?;
+    gw.forget_user(&app, &user);
     audit_admin(&gw, &c, "disposal.set", Some(&app), Some(&user), json!(d)).await?;
     Ok(axum::Json(json!(d)))
 }

@@ -281,9 +281,11 @@ async fn record_violation(
 ) -> Result<Vec<AuditEntry>, ApiError> {
     let now = gw.now();
     let n = gw.store.add_violation(&app.id, &user.id, now).await?;
+    gw.forget_user(&app.id, &user.id);
     let mut out = Vec::new();
     if let Some(next) = disposal::escalate(&user.disposal, n, &gw.config.disposal, now) {
         gw.store.set_disposal(&app.id, &user.id, &next).await?;
+        gw.forget_user(&app.id, &user.id);
         let mut e = AuditEntry::new(now, "disposal.set");
         e.app = Some(app.id.clone());
         e.subject = Some(user.id.clone());
@@ -442,7 +444,10 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
         record,
         ..
     } = adm;
-    let reply = match upstream.chat(&gw.http, &body, gw.timeout()).await {
+    let upstream_started = std::time::Instant::now();
+    let reply = upstream.chat(&gw.http, &body, gw.timeout()).await;
+    let upstream_time = crate::UpstreamTime(upstream_started.elapsed());
+    let reply = match reply {
         Ok(r) => r,
         Err(e) => {
             let mut out = follow_up(&record, gw.now(), "decision.output");
@@ -544,10 +549,9 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
         "labels": labels,
         "decision": decision.as_str(),
     });
-    Ok(with_headers(
-        axum::Json(reply).into_response(),
-        decision.as_str(),
-    ))
+    let mut resp = with_headers(axum::Json(reply).into_response(), decision.as_str());
+    resp.extensions_mut().insert(upstream_time);
+    Ok(resp)
 }
 
 /// Rewrites an upstream stream as it passes: content goes through the stream matcher and only
@@ -737,7 +741,7 @@ async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Res
         user,
         request_id,
         upstream,
-        input,
+        input: _,
         notices,
         record,
         ..
@@ -759,7 +763,6 @@ async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Res
         }
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
-    let input_action = input.as_ref().map_or(Action::Pass, |d| d.action);
     tokio::spawn(async move {
         let mut notices = notices;
         notices.extend(label_notice(&gw));
@@ -783,7 +786,6 @@ async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Res
         .header(header::CACHE_CONTROL, "no-cache")
         .body(body)
         .map_err(|_| ApiError::new(ErrorCode::Internal, "response could not be built"))?;
-    let _ = input_action;
     Ok(with_headers(resp, "streaming"))
 }
 

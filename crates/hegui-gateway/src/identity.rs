@@ -139,6 +139,7 @@ async fn verified(
     v: Verification,
 ) -> Result<axum::Json<Value>, ApiError> {
     gw.store.set_verification(&app.id, &user.id, &v).await?;
+    gw.forget_user(&app.id, &user.id);
     gw.audit(vec![record(
         gw,
         app,

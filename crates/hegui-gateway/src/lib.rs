@@ -37,6 +37,14 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-hegui-reque
 /// Request header naming the end user when the body's `user` field is absent.
 pub const USER_HEADER: &str = "x-hegui-user";
 
+/// Response header with the time the gateway itself added, in microseconds: the whole handling
+/// minus the upstream call (non-streaming responses; so users can check the overhead claims).
+pub const OVERHEAD_HEADER: HeaderName = HeaderName::from_static("x-hegui-overhead-us");
+
+/// How long the upstream call took, as a response extension the handler sets.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamTime(pub std::time::Duration);
+
 /// The request id, as a request extension set by the id middleware.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
@@ -68,6 +76,12 @@ async fn request_id_layer(
     }
     if !h.contains_key(DECISION_HEADER) {
         h.insert(DECISION_HEADER, HeaderValue::from_static("none"));
+    }
+    if let Some(UpstreamTime(up)) = resp.extensions().get::<UpstreamTime>().copied() {
+        let overhead = started.elapsed().saturating_sub(up).as_micros();
+        if let Ok(v) = HeaderValue::from_str(&overhead.to_string()) {
+            resp.headers_mut().insert(OVERHEAD_HEADER, v);
+        }
     }
     if let Some(gw) = state {
         gw.metrics

@@ -64,7 +64,19 @@ pub struct Gateway {
     pub label_signer: Option<hegui_label::LabelSigner>,
     /// Applications by key hash, for [`APP_CACHE_TTL`]: the one lookup every request makes.
     apps: std::sync::Mutex<std::collections::HashMap<String, (App, std::time::Instant)>>,
+    /// End users, for [`USER_CACHE_TTL`], only with the embedded database: there this process
+    /// makes every change to a user and forgets the entry when it does. With PostgreSQL another
+    /// process may suspend a user at any moment, so every request reads the store.
+    users: Option<
+        std::sync::Mutex<
+            std::collections::HashMap<(String, String), (hegui_store::User, std::time::Instant)>,
+        >,
+    >,
 }
+
+/// How long a user read from the embedded database is reused (an upper bound on staleness
+/// should a change bypass [`Gateway::forget_user`]).
+pub const USER_CACHE_TTL: Duration = Duration::from_secs(1);
 
 /// How long an application looked up by key is reused before the store is asked again; a
 /// settings change made through another gateway process is seen within this time.
@@ -203,13 +215,17 @@ impl Gateway {
             sms,
             providers,
             metrics: Metrics::default(),
-            config,
             store,
             guard: Arc::new(guard),
             clock,
             http,
             label_signer,
             apps: Default::default(),
+            users: config
+                .database_url()
+                .starts_with("sqlite://")
+                .then(Default::default),
+            config,
         }))
     }
 
@@ -285,9 +301,36 @@ impl Gateway {
     /// The end user, registered on first sight; `last_seen` is written at most once a minute.
     pub async fn user(&self, app: &str, user: &str) -> Result<hegui_store::User, ApiError> {
         let now = self.now();
-        match self.store.user(app, user).await? {
-            Some(u) if now - u.last_seen < LAST_SEEN_RESOLUTION_MS => Ok(u),
-            _ => Ok(self.store.touch_user(app, user, now).await?),
+        let key = (app.to_owned(), user.to_owned());
+        if let Some(cache) = &self.users
+            && let Ok(m) = cache.lock()
+            && let Some((u, at)) = m.get(&key)
+            && at.elapsed() < USER_CACHE_TTL
+            && now - u.last_seen < LAST_SEEN_RESOLUTION_MS
+        {
+            return Ok(u.clone());
+        }
+        let u = match self.store.user(app, user).await? {
+            Some(u) if now - u.last_seen < LAST_SEEN_RESOLUTION_MS => u,
+            _ => self.store.touch_user(app, user, now).await?,
+        };
+        if let Some(cache) = &self.users
+            && let Ok(mut m) = cache.lock()
+        {
+            if m.len() > 100_000 {
+                m.clear();
+            }
+            m.insert(key, (u.clone(), std::time::Instant::now()));
+        }
+        Ok(u)
+    }
+
+    /// Forgets a cached user after this process changed it (disposal, violations, verification).
+    pub fn forget_user(&self, app: &str, user: &str) {
+        if let Some(cache) = &self.users
+            && let Ok(mut m) = cache.lock()
+        {
+            m.remove(&(app.to_owned(), user.to_owned()));
         }
     }
 

@@ -153,7 +153,8 @@ impl SqliteStore {
             std::fs::create_dir_all(parent)
                 .map_err(|e| unavailable(format!("creating {}: {e}", parent.display())))?;
         }
-        let connect = SqliteConnectOptions::new()
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let mut connect = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -163,13 +164,43 @@ impl SqliteStore {
             })
             .busy_timeout(options.busy_timeout)
             .foreign_keys(true);
+        if runtime.is_some() {
+            // No checkpoint inside a commit: its fsync would land on a request. A background
+            // task checkpoints instead (`spawn_checkpointer`).
+            connect = connect.pragma("wal_autocheckpoint", "0");
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.busy_timeout + Duration::from_secs(5))
             .connect_with(connect)
             .await
             .map_err(db)?;
-        Self::from_pool(pool, sealer).await
+        let store = Self::from_pool(pool, sealer).await?;
+        if let Some(rt) = runtime {
+            store.spawn_checkpointer(&rt);
+        }
+        Ok(store)
+    }
+
+    /// Folds the WAL into the database every half second, off the request path, until every
+    /// handle of this store is dropped. (Opened outside a tokio runtime, SQLite's automatic
+    /// checkpoints stay on instead.)
+    fn spawn_checkpointer(&self, rt: &tokio::runtime::Handle) {
+        let alive = std::sync::Arc::downgrade(&self.writer);
+        let pool = self.pool.clone();
+        rt.spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if alive.upgrade().is_none() {
+                    break;
+                }
+                // PASSIVE never waits for readers or writers; a busy database just tries again.
+                let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&pool)
+                    .await;
+            }
+            pool.close().await;
+        });
     }
 
     /// A private in-memory database, alive as long as this store (one connection).
