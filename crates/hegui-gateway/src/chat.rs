@@ -12,7 +12,7 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use hegui_guard::{Action, Context, Decision, Finding, StreamMatcher};
+use hegui_guard::{Action, Context, Decision, Finding};
 use hegui_store::{App, AuditEntry, Message, User};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -51,6 +51,45 @@ pub fn content_text(content: &Value) -> Result<String, ApiError> {
         )
         .param("messages.content")),
     }
+}
+
+/// Everything in a chat request the model will read, as one text for the input check: every
+/// message whatever its role (a client controls the whole history), names, tool-call arguments
+/// in the history, and the tool descriptions and schemas offered to the model.
+pub fn request_text(messages: &[Value], body: &Value) -> Result<String, ApiError> {
+    let mut input = String::new();
+    let mut push = |t: &str| {
+        if !t.is_empty() {
+            if !input.is_empty() {
+                input.push('\n');
+            }
+            input.push_str(t);
+        }
+    };
+    for m in messages {
+        if !m.is_object() || !m["role"].is_string() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "every message needs a string `role`",
+            )
+            .param("messages.role"));
+        }
+        push(&content_text(&m["content"])?);
+        if let Some(n) = m["name"].as_str() {
+            push(n);
+        }
+        for tc in m["tool_calls"].as_array().into_iter().flatten() {
+            for k in ["name", "arguments"] {
+                if let Some(t) = tc["function"][k].as_str() {
+                    push(t);
+                }
+            }
+        }
+    }
+    for t in body["tools"].as_array().into_iter().flatten() {
+        push(&t["function"].to_string());
+    }
+    Ok(input)
 }
 
 /// Parses a JSON body, mapping every failure to a 4xx in OpenAI's shape.
@@ -282,8 +321,15 @@ async fn record_violation(
     let now = gw.now();
     let n = gw.store.add_violation(&app.id, &user.id, now).await?;
     gw.forget_user(&app.id, &user.id);
+    // Escalate from the state as stored now, not as read at admission: an admin (or another
+    // process) may have closed the account meanwhile, and the ladder never lowers a step.
+    let current = gw
+        .store
+        .user(&app.id, &user.id)
+        .await?
+        .map_or_else(|| user.disposal.clone(), |u| u.disposal);
     let mut out = Vec::new();
-    if let Some(next) = disposal::escalate(&user.disposal, n, &gw.config.disposal, now) {
+    if let Some(next) = disposal::escalate(&current, n, &gw.config.disposal, now) {
         gw.store.set_disposal(&app.id, &user.id, &next).await?;
         gw.forget_user(&app.id, &user.id);
         let mut e = AuditEntry::new(now, "disposal.set");
@@ -341,23 +387,7 @@ pub async fn completions(
             )
             .param("messages")
         })?;
-    let mut input = String::new();
-    for m in messages {
-        let role = m["role"].as_str().ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidRequest,
-                "every message needs a string `role`",
-            )
-            .param("messages.role")
-        })?;
-        let text = content_text(&m["content"])?;
-        if matches!(role, "user" | "system" | "developer") {
-            if !input.is_empty() {
-                input.push('\n');
-            }
-            input.push_str(&text);
-        }
-    }
+    let input = request_text(messages, &body)?;
     let model = body["model"]
         .as_str()
         .ok_or_else(|| {
@@ -374,12 +404,25 @@ pub async fn completions(
             );
         }
     };
-    if stream && body["n"].as_u64().unwrap_or(1) > 1 {
+    let n = match &body["n"] {
+        Value::Null => 1,
+        v => v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
+            ApiError::new(ErrorCode::InvalidRequest, "`n` must be a positive integer").param("n")
+        })?,
+    };
+    if stream && n > 1 {
         return Err(ApiError::new(
             ErrorCode::InvalidRequest,
             "streaming with n > 1 is not supported: each choice would need its own moderated stream",
         )
         .param("n"));
+    }
+    if matches!(gw.upstream_for(&app.settings), Upstream::Demo) && model != DEMO_MODEL {
+        return Err(ApiError::new(
+            ErrorCode::ModelNotFound,
+            format!("model {model:?} does not exist here: no upstream is configured, only `{DEMO_MODEL}`"),
+        )
+        .param("model"));
     }
     let adm = admit(
         &gw,
@@ -394,13 +437,7 @@ pub async fn completions(
         },
     )
     .await?;
-    if matches!(adm.upstream, Upstream::Demo) && model != DEMO_MODEL {
-        return Err(ApiError::new(
-            ErrorCode::ModelNotFound,
-            format!("model {model:?} does not exist here: no upstream is configured, only `{DEMO_MODEL}`"),
-        )
-        .param("model"));
-    }
+
     if let Some(o) = body.as_object_mut() {
         o.remove("hegui");
     }
@@ -432,6 +469,28 @@ fn prompt_message(adm: &Admitted, at: hegui_core::UnixMillis) -> Message {
     }
 }
 
+/// An upstream failure as recorded: its code and a masked, shortened message (upstream error
+/// texts may echo the prompt).
+pub fn failure_json(e: &ApiError) -> Value {
+    let msg: String = hegui_guard::pii::mask(&e.message)
+        .chars()
+        .take(200)
+        .collect();
+    json!({"error": e.code.code(), "message": msg})
+}
+
+fn labelled(gw: &Gateway, text: String) -> String {
+    use hegui_label::explicit::text::{TextPlacement, label_plain_text};
+    if text.is_empty() {
+        return text;
+    }
+    match gw.config.labels.chat.as_str() {
+        "prefix" => label_plain_text(&text, &label_text(gw), TextPlacement::Prefix),
+        "suffix" => label_plain_text(&text, &label_text(gw), TextPlacement::Suffix),
+        _ => text,
+    }
+}
+
 async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Response, ApiError> {
     let prompt = prompt_message(&adm, gw.now());
     let Admitted {
@@ -447,70 +506,62 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
     let upstream_started = std::time::Instant::now();
     let reply = upstream.chat(&gw.http, &body, gw.timeout()).await;
     let upstream_time = crate::UpstreamTime(upstream_started.elapsed());
-    let reply = match reply {
-        Ok(r) => r,
-        Err(e) => {
-            let mut out = follow_up(&record, gw.now(), "decision.output");
-            out.body = json!({"outcome": {"error": e.code.code(), "message": e.message}});
+    let mut out = follow_up(&record, gw.now(), "decision.output");
+    // Every failure from here on is recorded with the request before the client hears of it.
+    let fail = |mut out: AuditEntry, e: ApiError| {
+        let gw = gw.clone();
+        let (record, prompt) = (record.clone(), prompt.clone());
+        async move {
+            out.body = json!({"outcome": failure_json(&e)});
             gw.store
                 .commit_request(&[prompt], vec![record, out])
                 .await?;
-            return Err(e);
+            Err::<Response, ApiError>(e)
         }
     };
-    let mut out = follow_up(&record, gw.now(), "decision.output");
-    let mut reply = reply;
-    let choices = reply["choices"].as_array_mut().ok_or_else(|| {
+    let reply = match reply {
+        Ok(r) => r,
+        Err(e) => return fail(out, e).await,
+    };
+    let malformed = || {
         ApiError::new(
             ErrorCode::UpstreamError,
-            "the upstream answer has no `choices`",
+            "the upstream answer is not a chat completion",
         )
-    })?;
+    };
+    let (Some(mut env), Some(choices)) = (
+        crate::relay::completion_envelope(&reply),
+        reply.get("choices").and_then(Value::as_array),
+    ) else {
+        return fail(out, malformed()).await;
+    };
+    let matcher = gw.guard.matcher();
+    let moderated = gw.config.moderation.output;
     let mut worst = Action::Pass;
     let mut outputs = Vec::new();
+    let mut rebuilt = Vec::new();
     let mut stored = String::new();
-    for c in choices.iter_mut() {
-        let text = match &c["message"]["content"] {
-            Value::String(s) => s.clone(),
-            Value::Null => String::new(),
-            _ => {
-                return Err(ApiError::new(
-                    ErrorCode::UpstreamError,
-                    "the upstream message content is not text",
-                ));
-            }
+    for c in choices {
+        let Some(mut screened) = crate::relay::screen_choice(&matcher, moderated, c) else {
+            return fail(out, malformed()).await;
         };
-        let out = if gw.config.moderation.output {
-            let d = gw.guard.check(&text, &Context::output());
+        let mut fields = serde_json::Map::new();
+        for (field, d) in &screened.decisions {
             gw.metrics.observe_decision("output", d.action.as_str());
             worst = worst.max(d.action);
-            let o = decision_json(&d);
-            let mut t = d.masked;
-            if !t.is_empty() {
-                t = match gw.config.labels.chat.as_str() {
-                    "prefix" => hegui_label::explicit::text::label_plain_text(
-                        &t,
-                        &label_text(&gw),
-                        hegui_label::explicit::text::TextPlacement::Prefix,
-                    ),
-                    "suffix" => hegui_label::explicit::text::label_plain_text(
-                        &t,
-                        &label_text(&gw),
-                        hegui_label::explicit::text::TextPlacement::Suffix,
-                    ),
-                    _ => t,
-                };
-            }
-            if c["message"]["content"].is_string() {
-                c["message"]["content"] = Value::String(t.clone());
-            }
-            stored.push_str(&t);
-            o
+            fields.insert((*field).to_owned(), decision_json(d));
+        }
+        outputs.push(if moderated {
+            Value::Object(fields)
         } else {
-            stored.push_str(&text);
             json!({"scanned": false, "reason": "output moderation disabled by configuration"})
-        };
-        outputs.push(out);
+        });
+        let content = labelled(&gw, std::mem::take(&mut screened.content));
+        if screened.choice["message"]["content"].is_string() {
+            screened.choice["message"]["content"] = Value::String(content.clone());
+        }
+        stored.push_str(&content);
+        rebuilt.push(screened.choice);
     }
     out.body = json!({"output": outputs});
     if worst == Action::Block {
@@ -543,185 +594,22 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
         .commit_request(&[prompt, answer], vec![record, out])
         .await?;
     let decision = input.as_ref().map_or(Action::Pass, |d| d.action).max(worst);
-    reply["hegui"] = json!({
-        "request_id": request_id,
-        "notices": notices,
-        "labels": labels,
-        "decision": decision.as_str(),
-    });
-    let mut resp = with_headers(axum::Json(reply).into_response(), decision.as_str());
+    env.insert("choices".to_owned(), Value::Array(rebuilt));
+    env.insert(
+        "hegui".to_owned(),
+        json!({
+            "request_id": request_id,
+            "notices": notices,
+            "labels": labels,
+            "decision": decision.as_str(),
+        }),
+    );
+    let mut resp = with_headers(
+        axum::Json(Value::Object(env)).into_response(),
+        decision.as_str(),
+    );
     resp.extensions_mut().insert(upstream_time);
     Ok(resp)
-}
-
-/// Rewrites an upstream stream as it passes: content goes through the stream matcher and only
-/// released text is sent on; labels are added at the edges. Sans-IO, so tests drive it directly.
-pub struct Relay<'m> {
-    matcher: Option<StreamMatcher<'m>>,
-    prefix: Option<String>,
-    suffix: Option<String>,
-    template: Option<Value>,
-    /// Every character of content sent to the client.
-    pub sent: String,
-    /// A block was confirmed.
-    pub blocked: bool,
-    finished: bool,
-}
-
-/// What one relay step produced.
-#[derive(Debug, Default)]
-pub struct RelayOut {
-    /// Chunks to send, in order.
-    pub frames: Vec<Value>,
-    /// The stream must end now with an error event.
-    pub blocked: bool,
-}
-
-impl<'m> Relay<'m> {
-    /// A relay; `matcher` is `None` when output moderation is off.
-    pub fn new(
-        matcher: Option<StreamMatcher<'m>>,
-        prefix: Option<String>,
-        suffix: Option<String>,
-    ) -> Self {
-        Self {
-            matcher,
-            prefix,
-            suffix,
-            template: None,
-            sent: String::new(),
-            blocked: false,
-            finished: false,
-        }
-    }
-
-    fn content_chunk(&self, text: String) -> Value {
-        let mut c = self.template.clone().unwrap_or_else(
-            || json!({"object": "chat.completion.chunk", "choices": [{"index": 0}]}),
-        );
-        c["choices"][0]["delta"] = json!({ "content": text });
-        c["choices"][0]["finish_reason"] = Value::Null;
-        if let Some(o) = c.as_object_mut() {
-            o.remove("usage");
-        }
-        c
-    }
-
-    fn emit_text(&mut self, text: String, out: &mut RelayOut) {
-        if text.is_empty() {
-            return;
-        }
-        if let Some(p) = self.prefix.take() {
-            self.sent.push_str(&p);
-            out.frames.push(self.content_chunk(p));
-        }
-        self.sent.push_str(&text);
-        out.frames.push(self.content_chunk(text));
-    }
-
-    fn end_text(&mut self, out: &mut RelayOut) {
-        if self.finished {
-            return;
-        }
-        self.finished = true;
-        if let Some(m) = &mut self.matcher {
-            let step = m.finish();
-            if step.blocked {
-                self.blocked = true;
-                out.blocked = true;
-            }
-            self.emit_text(step.release, out);
-            if self.blocked {
-                return;
-            }
-        }
-        if !self.sent.is_empty()
-            && let Some(s) = self.suffix.take()
-        {
-            self.sent.push_str(&s);
-            out.frames.push(self.content_chunk(s));
-        }
-    }
-
-    /// One upstream chunk.
-    pub fn chunk(&mut self, mut v: Value) -> RelayOut {
-        let mut out = RelayOut::default();
-        if self.blocked {
-            out.blocked = true;
-            return out;
-        }
-        let has_choice = v["choices"].as_array().is_some_and(|c| !c.is_empty());
-        if !has_choice {
-            // A usage chunk (or another choice-less object): nothing to moderate.
-            out.frames.push(v);
-            return out;
-        }
-        if self.template.is_none() {
-            self.template = Some(v.clone());
-        }
-        let content = v["choices"][0]["delta"]["content"]
-            .as_str()
-            .map(str::to_owned);
-        let finish = !v["choices"][0]["finish_reason"].is_null();
-        let mut release = None;
-        if let Some(text) = content {
-            match &mut self.matcher {
-                Some(m) => {
-                    let step = m.feed(&text);
-                    if step.blocked {
-                        self.blocked = true;
-                        out.blocked = true;
-                        self.emit_text(step.release, &mut out);
-                        return out;
-                    }
-                    release = Some(step.release);
-                }
-                None => release = Some(text),
-            }
-        }
-        // The chunk itself goes on without its content; the released text goes as its own chunk.
-        if let Some(delta) = v["choices"][0]["delta"].as_object_mut() {
-            delta.remove("content");
-        }
-        let other_fields = v["choices"][0]["delta"]
-            .as_object()
-            .is_some_and(|d| !d.is_empty());
-        if other_fields && !finish {
-            // role, tool_calls …: keep their place before the text
-            let mut head = v.clone();
-            if head["choices"][0]["delta"].get("role").is_some() {
-                head["choices"][0]["delta"]["content"] = json!("");
-            }
-            out.frames.push(head);
-        }
-        if let Some(r) = release {
-            self.emit_text(r, &mut out);
-        }
-        if finish {
-            self.end_text(&mut out);
-            if self.blocked {
-                return out;
-            }
-            out.frames.push(v);
-        }
-        out
-    }
-
-    /// End of the upstream stream (`[DONE]` or EOF).
-    pub fn end(&mut self) -> RelayOut {
-        let mut out = RelayOut::default();
-        if !self.blocked {
-            self.end_text(&mut out);
-        } else {
-            out.blocked = true;
-        }
-        out
-    }
-
-    /// The final decision of the matcher (pass when moderation is off).
-    pub fn decision(&mut self) -> Option<Decision> {
-        self.matcher.as_mut().map(|m| m.decision())
-    }
 }
 
 /// The in-band error event that ends a blocked stream (no `[DONE]` follows).
@@ -751,7 +639,10 @@ async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Res
     let out_template = follow_up(&record, gw.now(), "decision.output");
     gw.store.commit_request(&[prompt], vec![record]).await?;
     let record = out_template;
-    let events = match upstream.chat_stream(&gw.http, &body, gw.timeout()).await {
+    let events = match upstream
+        .chat_stream(&gw.http, &body, gw.timeout(), gw.stream_deadline())
+        .await
+    {
         Ok(s) => s,
         Err(e) => {
             let mut out = record;
@@ -819,11 +710,7 @@ async fn relay_task(
         "suffix" => (None, Some(format!("\n\n（{label}）"))),
         _ => (None, None),
     };
-    let mut relay = Relay::new(
-        moderated.then(|| matcher.stream(Context::output())),
-        prefix,
-        suffix,
-    );
+    let mut relay = crate::relay::Relay::new(&matcher, moderated, prefix, suffix);
     let mut flushed_bytes = 0usize;
     let mut client_gone = false;
     for n in &notices {
@@ -839,7 +726,17 @@ async fn relay_task(
     let mut saw_done = false;
     while !client_gone {
         let out = match events.next().await {
-            Some(Ok(StreamEvent::Chunk(v))) => relay.chunk(v),
+            Some(Ok(StreamEvent::Chunk(v))) => match relay.chunk(&v) {
+                Ok(out) => out,
+                Err(crate::relay::Malformed(why)) => {
+                    // Fail closed: what cannot be understood is not passed on.
+                    failure = Some(ApiError::new(
+                        ErrorCode::UpstreamError,
+                        format!("the upstream stream is malformed: {why}"),
+                    ));
+                    break;
+                }
+            },
             Some(Ok(StreamEvent::Done)) | None => {
                 saw_done = true;
                 relay.end()
@@ -862,20 +759,27 @@ async fn relay_task(
         }
     }
     drop(events); // cancels the upstream request if it is still running
-    let decision = relay.decision();
-    let output = match &decision {
-        Some(d) => {
-            gw.metrics.observe_decision("output", d.action.as_str());
-            decision_json(d)
+    let output = match relay.decisions() {
+        Some(ds) => {
+            let mut fields = serde_json::Map::new();
+            for (field, d) in &ds {
+                gw.metrics.observe_decision("output", d.action.as_str());
+                fields.insert((*field).to_owned(), decision_json(d));
+            }
+            json!([fields])
         }
-        None => json!({"scanned": false, "reason": "output moderation disabled by configuration"}),
+        None => {
+            json!([{"scanned": false, "reason": "output moderation disabled by configuration"}])
+        }
     };
     record.at = gw.now();
-    record.body = json!({"output": [output], "labels": labels_json(&gw), "stream": true});
+    record.body = json!({"output": output, "labels": labels_json(&gw), "stream": true});
     let outcome = if relay.blocked {
         json!({"blocked": "output", "flushed_bytes": flushed_bytes, "released_chars": relay.sent.chars().count()})
     } else if let Some(e) = &failure {
-        json!({"error": e.code.code(), "message": e.message, "flushed_bytes": flushed_bytes})
+        let mut f = failure_json(e);
+        f["flushed_bytes"] = json!(flushed_bytes);
+        f
     } else if client_gone {
         json!({"client_disconnected": true, "flushed_bytes": flushed_bytes})
     } else {

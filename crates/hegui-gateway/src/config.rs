@@ -20,6 +20,8 @@ pub struct Config {
     pub upstream_key: String,
     /// Seconds before an upstream call (or a silent stream) is abandoned with 504.
     pub upstream_timeout_secs: u64,
+    /// Longest a streamed reply may run, in seconds, however often the upstream sends something.
+    pub max_stream_secs: u64,
     /// Feature library (特征库) file; empty uses the built-in library. Reloaded when it changes.
     pub library: Option<PathBuf>,
     /// Largest request body accepted, in bytes.
@@ -50,6 +52,7 @@ impl Default for Config {
             upstream: String::new(),
             upstream_key: String::new(),
             upstream_timeout_secs: 60,
+            max_stream_secs: 600,
             library: None,
             max_body_bytes: 1 << 20,
             reload_poll_secs: 2,

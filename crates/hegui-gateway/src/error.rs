@@ -50,6 +50,7 @@ error_codes! {
     AccountSuspended => (FORBIDDEN, "permission_error", "account_suspended"),
     AccountClosed => (FORBIDDEN, "permission_error", "account_closed"),
     Conflict => (CONFLICT, "invalid_request_error", "conflict"),
+    RateLimited => (TOO_MANY_REQUESTS, "requests", "rate_limit_exceeded"),
     UpstreamError => (BAD_GATEWAY, "api_error", "upstream_error"),
     UpstreamTimeout => (GATEWAY_TIMEOUT, "api_error", "upstream_timeout"),
     StoreUnavailable => (SERVICE_UNAVAILABLE, "api_error", "store_unavailable"),

@@ -12,11 +12,15 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use hegui_identity::verify::SmsSender;
-use hegui_identity::verify::{CodeCheck, IssuedCode, SmsOtp};
+use hegui_identity::verify::{CodeCheck, IssuedCode, SmsOtp, SmsOtpConfig};
 use hegui_identity::{VerificationProvider, VerificationRequest, VerificationResult};
 use hegui_store::{App, AuditEntry, Challenge, User, Verification};
 use serde_json::{Value, json};
 use std::sync::Arc;
+
+/// A new code may be requested this long after the last one (each new code resets the attempt
+/// count, so without this the attempt limit could be sidestepped).
+pub const RESEND_AFTER_MS: i64 = 60_000;
 
 /// The authoritative providers a deployment has wired in.
 #[derive(Clone, Default)]
@@ -99,6 +103,14 @@ pub async fn sms_start(
         .param("mobile")
     })?;
     let now = gw.now();
+    if let Some(prev) = gw.store.challenge(&app.id, &user.id).await?
+        && now - prev.issued_at < RESEND_AFTER_MS
+    {
+        return Err(ApiError::new(
+            ErrorCode::RateLimited,
+            "a code was sent less than a minute ago: wait before asking for another",
+        ));
+    }
     let issued = otp(&gw).issue(&mobile, now).map_err(|e| {
         ApiError::new(
             ErrorCode::UpstreamError,
@@ -168,16 +180,20 @@ pub async fn sms_verify(
     let answer = body["code"].as_str().ok_or_else(|| {
         ApiError::new(ErrorCode::InvalidRequest, "`code` must be a string").param("code")
     })?;
-    let c = gw
+    // Claim the attempt first, atomically: parallel guesses each use one up (DS-9: the
+    // attempt limit is what makes six digits safe).
+    let max = SmsOtpConfig::default().max_attempts;
+    let Some(c) = gw
         .store
-        .challenge(&app.id, &user.id)
+        .claim_challenge_attempt(&app.id, &user.id, max)
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::VerificationFailed,
-                "no code is pending: request one first",
-            )
-        })?;
+    else {
+        gw.store.delete_challenge(&app.id, &user.id).await?;
+        return Err(ApiError::new(
+            ErrorCode::VerificationFailed,
+            "no code is pending, or it was tried too often: request a new one",
+        ));
+    };
     let pending = IssuedCode {
         subject: c.subject_hmac.clone(),
         code_mac: c.code_hmac.clone(),
@@ -199,8 +215,8 @@ pub async fn sms_verify(
             };
             verified(&gw, &app, &user, &rid, v).await
         }
-        CodeCheck::Wrong { attempts } => {
-            gw.store.put_challenge(&Challenge { attempts, ..c }).await?;
+        CodeCheck::Wrong { .. } => {
+            // The attempt was counted when it was claimed.
             gw.audit(vec![record(
                 &gw,
                 &app,

@@ -15,6 +15,7 @@ pub mod error;
 pub mod identity;
 pub mod media;
 pub mod metrics;
+pub mod relay;
 pub mod sse;
 pub mod state;
 pub mod store;
@@ -107,6 +108,15 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(axum::middleware::from_fn(request_id_layer))
+        // Last resort: a bug that panics in a handler answers 500 in OpenAI's shape instead of
+        // dropping the connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            axum::response::IntoResponse::into_response(ApiError::new(
+                ErrorCode::Internal,
+                "internal error; the request was not completed",
+            ))
+        }))
         .layer(axum::Extension(gw.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(gw)

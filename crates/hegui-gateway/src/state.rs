@@ -67,12 +67,12 @@ pub struct Gateway {
     /// End users, for [`USER_CACHE_TTL`], only with the embedded database: there this process
     /// makes every change to a user and forgets the entry when it does. With PostgreSQL another
     /// process may suspend a user at any moment, so every request reads the store.
-    users: Option<
-        std::sync::Mutex<
-            std::collections::HashMap<(String, String), (hegui_store::User, std::time::Instant)>,
-        >,
-    >,
+    users: Option<std::sync::Mutex<UserCache>>,
 }
+
+/// Users by (application, user id), with the time they were read.
+type UserCache =
+    std::collections::HashMap<(String, String), (hegui_store::User, std::time::Instant)>;
 
 /// How long a user read from the embedded database is reused (an upper bound on staleness
 /// should a change bypass [`Gateway::forget_user`]).
@@ -248,6 +248,11 @@ impl Gateway {
             },
             _ => Upstream::Demo,
         }
+    }
+
+    /// Longest a stream may run.
+    pub fn stream_deadline(&self) -> Duration {
+        Duration::from_secs(self.config.max_stream_secs.max(1))
     }
 
     /// Upstream timeout.

@@ -36,6 +36,34 @@ pub enum StreamEvent {
 /// A stream of upstream events; an `Err` ends it.
 pub type EventStream = BoxStream<'static, Result<StreamEvent, ApiError>>;
 
+/// Largest upstream answer read whole (JSON completions, media).
+pub const MAX_BODY: usize = 64 << 20;
+/// Most bytes one upstream stream may send.
+pub const MAX_STREAM: usize = 16 << 20;
+
+/// Reads a response body up to `limit` bytes; more is an upstream error, not an allocation.
+async fn read_limited(resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(transport)?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                ErrorCode::UpstreamError,
+                format!("the upstream answer is larger than {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn read_json(resp: reqwest::Response) -> Result<serde_json::Value, ApiError> {
+    let body = read_limited(resp, MAX_BODY).await?;
+    serde_json::from_slice(&body)
+        .map_err(|_| ApiError::new(ErrorCode::UpstreamError, "the upstream answer is not JSON"))
+}
+
 /// Maps a transport failure honestly: timeouts to 504, everything else to 502.
 fn transport(e: reqwest::Error) -> ApiError {
     if e.is_timeout() {
@@ -56,7 +84,8 @@ fn transport(e: reqwest::Error) -> ApiError {
 /// its status (the client's request was wrong, not the gateway).
 async fn upstream_status(resp: reqwest::Response) -> ApiError {
     let status = resp.status();
-    let body: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+    let body = read_limited(resp, 1 << 20).await.unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     let msg = body["error"]["message"]
         .as_str()
         .unwrap_or("no message")
@@ -65,7 +94,9 @@ async fn upstream_status(resp: reqwest::Response) -> ApiError {
         ErrorCode::UpstreamError,
         format!("upstream answered {}: {msg}", status.as_u16()),
     );
-    if status.is_client_error() {
+    // The client's own mistakes keep their status; an upstream 401/403 is the gateway's key
+    // (the client's is fine) and anything else is the upstream failing: 502.
+    if matches!(status.as_u16(), 400 | 404 | 413 | 422 | 429) {
         e.status = axum::http::StatusCode::from_u16(status.as_u16()).ok();
     }
     e
@@ -108,20 +139,16 @@ impl Upstream {
         if !resp.status().is_success() {
             return Err(upstream_status(resp).await);
         }
-        resp.json().await.map_err(|_| {
-            ApiError::new(
-                ErrorCode::UpstreamError,
-                "the upstream model answered with something that is not JSON",
-            )
-        })
+        read_json(resp).await
     }
 
-    /// A streaming chat completion. `idle` bounds the wait for each event.
+    /// A streaming chat completion. `idle` bounds the wait for each event, `total` the stream.
     pub async fn chat_stream(
         &self,
         http: &reqwest::Client,
         body: &serde_json::Value,
         idle: Duration,
+        total: Duration,
     ) -> Result<EventStream, ApiError> {
         let Upstream::Http { base, key } = self else {
             return Ok(demo::stream(body));
@@ -157,33 +184,49 @@ impl Upstream {
             ));
         }
         let bytes = resp.bytes_stream();
+        let deadline = tokio::time::Instant::now() + total;
         let state = (
             bytes,
             SseDecoder::new(),
             std::collections::VecDeque::new(),
             false,
+            0usize,
         );
         let s = futures_util::stream::unfold(
             state,
-            move |(mut bytes, mut dec, mut queue, ended)| async move {
+            move |(mut bytes, mut dec, mut queue, ended, mut seen)| async move {
                 loop {
                     if let Some(payload) = queue.pop_front() {
-                        return Some((parse_event(payload), (bytes, dec, queue, ended)));
+                        return Some((parse_event(payload), (bytes, dec, queue, ended, seen)));
                     }
                     if ended {
                         return None;
                     }
-                    match tokio::time::timeout(idle, bytes.next()).await {
+                    // Silence is bounded per event, the whole stream by its deadline (keep-alive
+                    // comments cannot hold it open for ever), its size by MAX_STREAM.
+                    let wait =
+                        idle.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+                    match tokio::time::timeout(wait, bytes.next()).await {
                         Err(_) => {
                             let e = ApiError::new(
                                 ErrorCode::UpstreamTimeout,
-                                "the upstream stream went silent",
+                                "the upstream stream went silent or ran past its deadline",
                             );
-                            return Some((Err(e), (bytes, dec, queue, true)));
+                            return Some((Err(e), (bytes, dec, queue, true, seen)));
                         }
-                        Ok(Some(Ok(b))) => queue.extend(dec.push(&b)),
+                        Ok(Some(Ok(b))) => {
+                            seen += b.len();
+                            queue.extend(dec.push(&b));
+                            if seen > MAX_STREAM || dec.too_large() {
+                                let e = ApiError::new(
+                                    ErrorCode::UpstreamError,
+                                    "the upstream stream is larger than the gateway accepts",
+                                );
+                                return Some((Err(e), (bytes, dec, queue, true, seen)));
+                            }
+                        }
                         Ok(Some(Err(e))) => {
-                            return Some((Err(transport(e)), (bytes, dec, queue, true)));
+                            return Some((Err(transport(e)), (bytes, dec, queue, true, seen)));
                         }
                         Ok(None) => {
                             queue.extend(dec.finish());
@@ -192,7 +235,7 @@ impl Upstream {
                             }
                             return Some((
                                 parse_event(queue.pop_front()?),
-                                (bytes, dec, queue, true),
+                                (bytes, dec, queue, true, seen),
                             ));
                         }
                     }
@@ -217,9 +260,7 @@ impl Upstream {
         if !resp.status().is_success() {
             return Err(upstream_status(resp).await);
         }
-        resp.json()
-            .await
-            .map_err(|_| ApiError::new(ErrorCode::UpstreamError, "the upstream answer is not JSON"))
+        read_json(resp).await
     }
 
     /// A media request (`/audio/speech`) answered with bytes.
@@ -237,7 +278,7 @@ impl Upstream {
         if !resp.status().is_success() {
             return Err(upstream_status(resp).await);
         }
-        Ok(resp.bytes().await.map_err(transport)?.to_vec())
+        read_limited(resp, MAX_BODY).await
     }
 
     /// The upstream's model list.
@@ -259,12 +300,7 @@ impl Upstream {
         if !resp.status().is_success() {
             return Err(upstream_status(resp).await);
         }
-        resp.json().await.map_err(|_| {
-            ApiError::new(
-                ErrorCode::UpstreamError,
-                "the upstream model list is not JSON",
-            )
-        })
+        read_json(resp).await
     }
 }
 

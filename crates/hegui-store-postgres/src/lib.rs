@@ -544,6 +544,31 @@ impl Store for PgStore {
         .transpose()
     }
 
+    async fn claim_challenge_attempt(
+        &self,
+        app: &str,
+        user: &str,
+        max: u32,
+    ) -> Result<Option<Challenge>> {
+        // One statement: two concurrent guesses cannot both see the same count.
+        let row = sqlx::query(
+            "UPDATE challenges SET attempts = attempts + 1 \
+             WHERE app = $1 AND user_id = $2 AND attempts < $3 \
+             RETURNING app, user_id, code_hmac, issued_at, subject_hmac, masked, expires_at, \
+             attempts",
+        )
+        .bind(app)
+        .bind(user)
+        .bind(i64::from(max))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut c = challenge_from_row(&row)?;
+        c.attempts = c.attempts.saturating_sub(1);
+        Ok(Some(c))
+    }
+
     async fn delete_challenge(&self, app: &str, user: &str) -> Result<()> {
         sqlx::query("DELETE FROM challenges WHERE app = $1 AND user_id = $2")
             .bind(app)

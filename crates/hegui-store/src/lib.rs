@@ -88,6 +88,15 @@ pub trait Store: Send + Sync {
     async fn put_challenge(&self, c: &Challenge) -> Result<()>;
     /// The pending challenge of a user, if any.
     async fn challenge(&self, app: &str, user: &str) -> Result<Option<Challenge>>;
+    /// Claims one attempt at a user's pending challenge, atomically: increments its attempt
+    /// count if it is below `max` and returns the challenge as it was before the increment, or
+    /// `None` (no challenge, or no attempts left). Concurrent guesses each use up an attempt.
+    async fn claim_challenge_attempt(
+        &self,
+        app: &str,
+        user: &str,
+        max: u32,
+    ) -> Result<Option<Challenge>>;
     /// Removes the pending challenge of a user.
     async fn delete_challenge(&self, app: &str, user: &str) -> Result<()>;
 

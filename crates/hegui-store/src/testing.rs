@@ -24,6 +24,50 @@ pub async fn conformance(store: &dyn Store) {
     audit(store).await;
     purge(store).await;
     commit_request(store).await;
+    challenge_attempts(store).await;
+}
+
+/// Attempts are claimed atomically: concurrent claims never exceed the limit.
+async fn challenge_attempts(store: &dyn Store) {
+    let c = Challenge {
+        app: "app_claim".into(),
+        user: "u1".into(),
+        code_hmac: "00".into(),
+        issued_at: 1,
+        subject_hmac: "11".into(),
+        masked: "138****0000".into(),
+        expires_at: 2,
+        attempts: 0,
+    };
+    store.put_challenge(&c).await.unwrap();
+    assert!(
+        store
+            .claim_challenge_attempt("app_claim", "nobody", 5)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let claims = (0..10).map(|_| store.claim_challenge_attempt("app_claim", "u1", 5));
+    let results = futures_util::future::join_all(claims).await;
+    let mut seen: Vec<u32> = results
+        .into_iter()
+        .filter_map(|r| r.unwrap().map(|c| c.attempts))
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        vec![0, 1, 2, 3, 4],
+        "each attempt claimed once, five in all"
+    );
+    assert_eq!(
+        store
+            .challenge("app_claim", "u1")
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
+        5
+    );
 }
 
 /// One request's messages and audit records land together, chained after what was there.

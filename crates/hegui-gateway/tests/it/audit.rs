@@ -93,3 +93,48 @@ async fn ds_16_purge_past_retention_keeps_the_chain_verifiable() {
         .unwrap();
     assert_eq!(v["ok"], true, "{v}");
 }
+
+#[tokio::test]
+async fn ds_16_retention_purge_keeps_six_months_and_the_chain() {
+    use hegui_core::ManualClock;
+    // A gateway whose clock stands 200 days ago, then today.
+    let clock = std::sync::Arc::new(ManualClock::new(1_700_000_000_000));
+    let upstream = hegui_testkit::FakeUpstream::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = crate::support::config(dir.path(), &upstream.base_url());
+    let gw = hegui_gateway::Gateway::start(cfg, clock.clone())
+        .await
+        .unwrap();
+    let mut old = hegui_audit::AuditEntry::new(gw.now(), "test.old");
+    old.body = serde_json::json!({"n": 1});
+    gw.store.append_audit(old).await.unwrap();
+    clock.advance(std::time::Duration::from_secs(100 * 86_400));
+    gw.store
+        .append_audit(hegui_audit::AuditEntry::new(gw.now(), "test.recent"))
+        .await
+        .unwrap();
+    clock.advance(std::time::Duration::from_secs(100 * 86_400));
+    gw.store
+        .append_audit(hegui_audit::AuditEntry::new(gw.now(), "test.today"))
+        .await
+        .unwrap();
+    // 180 days: the 200-day-old record goes, the 100-day-old one stays.
+    assert_eq!(gw.purge_audit().await.unwrap(), 1);
+    let kinds: Vec<String> = gw
+        .store
+        .audit_range(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["test.recent", "test.today", hegui_audit::PURGE_KIND]
+    );
+    let report = hegui_gateway::admin::verify_chain(gw.store.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.purged, 1);
+}

@@ -58,6 +58,31 @@ async fn ds_16_stream_sends_notice_before_content_and_ends_with_done() {
 
 #[tokio::test]
 async fn ds_17_prefix_label_in_exported_text() {
+    let t = TestGateway::start_with(|c| c.labels.chat = "prefix".into()).await;
+    let r = t
+        .post(
+            "/v1/chat/completions",
+            TestGateway::chat("u1", "[[reply:一段文字]]", false),
+        )
+        .await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "（AI生成）\n\n一段文字"
+    );
+    let r = t
+        .post(
+            "/v1/chat/completions",
+            TestGateway::chat("u1", "[[chunks:一段|文字]]", true),
+        )
+        .await;
+    let (content, _, done) = TestGateway::sse(r).await;
+    assert!(done);
+    assert_eq!(content, "（AI生成）\n\n一段文字");
+}
+
+#[tokio::test]
+async fn ds_17_suffix_label_in_exported_text() {
     let t = TestGateway::start_with(|c| c.labels.chat = "suffix".into()).await;
     let r = t
         .post(

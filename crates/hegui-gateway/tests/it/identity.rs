@@ -363,3 +363,42 @@ async fn ds_9_three_element_and_network_identity_providers_verify_through_the_ap
             .all(|r| !r.body.contains("11010519491231002X") && !r.body.contains("张三"))
     );
 }
+
+#[tokio::test]
+async fn ds_9_parallel_guesses_cannot_exceed_the_attempt_limit() {
+    let t = TestGateway::start().await;
+    let r = t
+        .post(
+            "/v1/hegui/identity/sms",
+            json!({"user": "g", "mobile": "13800138000"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let code = t.sms.last_code("13800138000").unwrap();
+    // 20 wrong guesses at once: at most five are ever checked, then the code is dead.
+    let wrong: Vec<String> = (0..20)
+        .map(|i| format!("{:06}", (code.parse::<u32>().unwrap() + 1 + i) % 1_000_000))
+        .collect();
+    let guesses = wrong.iter().map(|w| {
+        t.post(
+            "/v1/hegui/identity/sms/verify",
+            json!({"user": "g", "code": w}),
+        )
+    });
+    let rs = futures_util::future::join_all(guesses).await;
+    assert!(rs.iter().all(|r| r.status() == 400));
+    let r = t
+        .post(
+            "/v1/hegui/identity/sms/verify",
+            json!({"user": "g", "code": code}),
+        )
+        .await;
+    assert_eq!(r.status(), 400, "the right code after the limit is refused");
+    let checked = t
+        .audit()
+        .await
+        .iter()
+        .filter(|r| r.kind == "identity.failed")
+        .count();
+    assert_eq!(checked, 5);
+}

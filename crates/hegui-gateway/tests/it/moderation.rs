@@ -61,7 +61,7 @@ async fn ds_10_blocked_output_split_across_chunks_never_leaks() {
     let body = rec.body_json();
     assert_eq!(body["outcome"]["blocked"], "output");
     assert!(body["outcome"]["flushed_bytes"].as_u64().is_some());
-    assert_eq!(body["output"][0]["action"], "block");
+    assert_eq!(body["output"][0]["content"]["action"], "block");
 }
 
 #[tokio::test]

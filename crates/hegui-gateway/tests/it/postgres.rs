@@ -63,6 +63,12 @@ async fn ds_16_two_gateways_on_one_postgres_share_state_disposal_and_audit() {
     }
     cfg.data_dir = dir_b.path().to_path_buf();
     let b = Gateway::start(cfg, Arc::new(SystemClock)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let b_url = format!("http://{}", listener.local_addr().unwrap());
+    let served = b.clone();
+    let b_task = tokio::spawn(async move {
+        let _ = hegui_gateway::serve(served, listener, std::future::pending()).await;
+    });
     // The app registered through A authenticates on B.
     let mut headers = axum::http::HeaderMap::new();
     headers.insert(
@@ -110,6 +116,33 @@ async fn ds_16_two_gateways_on_one_postgres_share_state_disposal_and_audit() {
         r.json::<Value>().await.unwrap()["error"]["code"],
         "account_closed"
     );
+    // And through B's own HTTP pipeline: violations counted by B climb the same ladder.
+    let post_b = |text: &'static str| {
+        a.http
+            .post(format!("{b_url}/v1/chat/completions"))
+            .bearer_auth(&a.key)
+            .json(&TestGateway::chat("u2", text, false))
+            .send()
+    };
+    assert_eq!(post_b("你好").await.unwrap().status(), 200);
+    assert_eq!(post_b("出售冰毒货源").await.unwrap().status(), 400);
+    let u2 = a.gw.store.user(&a.app_id, "u2").await.unwrap().unwrap();
+    assert_eq!(u2.violations, 1);
+    assert_eq!(u2.disposal.level, hegui_store::DisposalLevel::Warning);
+    // A's cached view of u2 (SQLite only) does not exist here: A reads the store every time.
+    let r = a
+        .post(
+            "/v1/chat/completions",
+            TestGateway::chat("u2", "你好", false),
+        )
+        .await;
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["hegui"]["notices"]
+            .to_string()
+            .contains("disposal_warning")
+    );
+    b_task.abort();
     drop(a);
     drop(b);
     let mut c = admin(&admin_url).await;
