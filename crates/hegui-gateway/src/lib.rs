@@ -128,7 +128,13 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     let tasks = gw.clone().spawn_background();
+    // Small SSE frames must leave at once: with Nagle's algorithm a frame waits for the
+    // client's delayed ACK (~40 ms).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let r = axum::serve(listener, router(gw))
         .with_graceful_shutdown(shutdown)
         .await;
