@@ -71,8 +71,17 @@ pub struct SqliteStore {
     sealer: Sealer,
     /// Serialises this handle's write transactions so they queue here instead of spinning in
     /// SQLite's busy handler; other handles and processes are held off by `BEGIN IMMEDIATE`.
-    writer: Arc<tokio::sync::Mutex<()>>,
+    writer: Arc<tokio::sync::Mutex<HeadCache>>,
 }
+
+/// WAL size (in 4 KiB frames) past which the background checkpoint restarts the log.
+const RESTART_FRAMES: i64 = 4096;
+
+/// The chain head as this handle last committed it, kept under the writer lock so the common
+/// write (`commit_request`) needs no read first. `None` means unknown: read it. Another process
+/// appending meanwhile makes the next insert hit the `seq` primary key, which empties the cache
+/// and retries, so a stale cache can cost a retry but never fork the chain.
+type HeadCache = Option<Option<(u64, String)>>;
 
 fn unavailable(msg: impl Into<String>) -> StoreError {
     let msg: String = msg.into();
@@ -190,14 +199,28 @@ impl SqliteStore {
         let pool = self.pool.clone();
         rt.spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(Duration::from_millis(250)).await;
                 if alive.upgrade().is_none() {
                     break;
                 }
-                // PASSIVE never waits for readers or writers; a busy database just tries again.
-                let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                    .execute(&pool)
-                    .await;
+                // PASSIVE copies WAL frames into the database without blocking anyone. Under
+                // steady writes it never catches up completely, so the WAL could not restart and
+                // would grow for ever; once it passes RESTART_FRAMES a RESTART (which waits for
+                // the writer, copies the few frames left and lets the next write start the WAL
+                // over) bounds it.
+                let frames: Option<(i64, i64, i64)> =
+                    sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                        .fetch_optional(&pool)
+                        .await
+                        .ok()
+                        .flatten();
+                if let Some((_, log, _)) = frames
+                    && log > RESTART_FRAMES
+                {
+                    let _ = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                        .execute(&pool)
+                        .await;
+                }
             }
             pool.close().await;
         });
@@ -221,7 +244,7 @@ impl SqliteStore {
         let store = Self {
             pool,
             sealer,
-            writer: Arc::new(tokio::sync::Mutex::new(())),
+            writer: Arc::new(tokio::sync::Mutex::new(None)),
         };
         store.migrate().await?;
         Ok(store)
@@ -241,13 +264,123 @@ impl SqliteStore {
     async fn begin_write(
         &self,
     ) -> Result<(
-        tokio::sync::MutexGuard<'_, ()>,
+        tokio::sync::MutexGuard<'_, HeadCache>,
         sqlx::Transaction<'static, Sqlite>,
     )> {
-        let guard = self.writer.lock().await;
+        let mut guard = self.writer.lock().await;
+        // Every other writer may move the head; the next fast commit reads it again.
+        *guard = None;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         Ok((guard, tx))
     }
+}
+
+impl SqliteStore {
+    /// `commit_request` with bound parameters, for values that SQL text cannot carry.
+    async fn commit_request_bound(
+        &self,
+        messages: &[Message],
+        sealed: Vec<Vec<u8>>,
+        entries: Vec<AuditEntry>,
+    ) -> Result<Vec<AuditRecord>> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        for (m, content) in messages.iter().zip(sealed) {
+            sqlx::query(
+                "INSERT INTO messages (app, user_id, request_id, role, content, at) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&m.app)
+            .bind(&m.user)
+            .bind(&m.request_id)
+            .bind(&m.role)
+            .bind(content)
+            .bind(m.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        let records = if entries.is_empty() {
+            Vec::new()
+        } else {
+            append_locked(&mut tx, entries).await?
+        };
+        tx.commit().await.map_err(db)?;
+        Ok(records)
+    }
+}
+
+/// Runs a script of several statements on one connection, in one round trip. Boxed with a
+/// named lifetime: the async-trait future cannot prove `Send` through sqlx's higher-ranked
+/// executor bounds otherwise.
+fn exec_script<'c>(
+    conn: &'c mut sqlx::pool::PoolConnection<Sqlite>,
+    sql: &'c str,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = std::result::Result<(), sqlx::Error>> + Send + 'c>,
+> {
+    Box::pin(async move {
+        use sqlx::Executor;
+        let c: &mut SqliteConnection = conn;
+        c.execute(sqlx::raw_sql(sql)).await.map(|_| ())
+    })
+}
+
+/// A SQL string literal, or `None` for text with a NUL (which SQL text cannot hold).
+fn lit(s: &str) -> Option<String> {
+    (!s.contains('\0')).then(|| format!("'{}'", s.replace('\'', "''")))
+}
+
+fn lit_opt(s: &Option<String>) -> Option<String> {
+    match s {
+        Some(s) => lit(s),
+        None => Some("NULL".to_owned()),
+    }
+}
+
+/// One request's whole write as one SQL text, so it costs one round trip to SQLite's thread
+/// instead of one per statement (sqlx runs each statement through a channel; on a busy core
+/// those hops were most of the gateway's added latency). Values are rendered as literals by
+/// `lit` (quotes doubled; blobs as hex); `None` if a value cannot be.
+fn commit_sql(messages: &[Message], sealed: &[Vec<u8>], records: &[AuditRecord]) -> Option<String> {
+    use std::fmt::Write;
+    let mut sql = String::from("BEGIN IMMEDIATE;\n");
+    for (m, content) in messages.iter().zip(sealed) {
+        let _ = writeln!(
+            sql,
+            "INSERT INTO messages (app, user_id, request_id, role, content, at) VALUES ({}, {}, {}, {}, X'{}', {});",
+            lit(&m.app)?,
+            lit(&m.user)?,
+            lit(&m.request_id)?,
+            lit(&m.role)?,
+            hex::encode(content),
+            m.at
+        );
+    }
+    for r in records {
+        let _ = writeln!(
+            sql,
+            "INSERT INTO audit (seq, at, kind, app, subject, request_id, body, prev, hash) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {});",
+            to_i64(r.seq),
+            r.at,
+            lit(&r.kind)?,
+            lit_opt(&r.app)?,
+            lit_opt(&r.subject)?,
+            lit_opt(&r.request_id)?,
+            lit(&r.body)?,
+            lit(&r.prev)?,
+            lit(&r.hash)?
+        );
+    }
+    if let Some(last) = records.last() {
+        let _ = writeln!(
+            sql,
+            "UPDATE audit_head SET seq = {}, hash = {} WHERE id = 0;",
+            to_i64(last.seq),
+            lit(&last.hash)?
+        );
+    }
+    sql.push_str("COMMIT;");
+    Some(sql)
 }
 
 // ---- row mapping ----
@@ -776,29 +909,48 @@ impl Store for SqliteStore {
             .iter()
             .map(|m| self.sealer.seal(&m.content))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let (_guard, mut tx) = self.begin_write().await?;
-        for (m, content) in messages.iter().zip(sealed) {
-            sqlx::query(
-                "INSERT INTO messages (app, user_id, request_id, role, content, at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&m.app)
-            .bind(&m.user)
-            .bind(&m.request_id)
-            .bind(&m.role)
-            .bind(content)
-            .bind(m.at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+        let mut cache = self.writer.lock().await;
+        {
+            let head = match cache.clone() {
+                Some(h) => h,
+                None => {
+                    let mut conn = self.pool.acquire().await.map_err(db)?;
+                    read_head(&mut conn).await?
+                }
+            };
+            let mut records = Vec::with_capacity(entries.len());
+            let mut at = head.clone();
+            for e in &entries {
+                let r = AuditRecord::chain(at.as_ref().map(|(s, h)| (*s, h.as_str())), e.clone());
+                at = Some((r.seq, r.hash.clone()));
+                records.push(r);
+            }
+            let Some(sql) = commit_sql(messages, &sealed, &records) else {
+                // A value SQL text cannot carry (a NUL): the parameterised path.
+                drop(cache);
+                return self.commit_request_bound(messages, sealed, entries).await;
+            };
+            let mut conn = self.pool.acquire().await.map_err(db)?;
+            match exec_script(&mut conn, &sql).await {
+                Ok(_) => {
+                    *cache = Some(at);
+                    return Ok(records);
+                }
+                Err(e) => {
+                    let _ = exec_script(&mut conn, "ROLLBACK").await;
+                    *cache = None;
+                    let moved = matches!(&e, sqlx::Error::Database(d) if d.is_unique_violation());
+                    if !moved {
+                        return Err(db(e));
+                    }
+                    // Another handle or process appended since the head was cached: take the
+                    // path that reads the head inside the write lock.
+                    drop(conn);
+                    drop(cache);
+                    return self.commit_request_bound(messages, sealed, entries).await;
+                }
+            }
         }
-        let records = if entries.is_empty() {
-            Vec::new()
-        } else {
-            append_locked(&mut tx, entries).await?
-        };
-        tx.commit().await.map_err(db)?;
-        Ok(records)
     }
 
     async fn audit_range(&self, from: u64, limit: u64) -> Result<Vec<AuditRecord>> {

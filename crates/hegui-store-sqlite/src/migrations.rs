@@ -10,8 +10,14 @@ use sqlx::{Executor, SqliteConnection};
 use crate::{db, to_i64};
 
 /// (version, name, SQL), in order.
-const MIGRATIONS: &[(u64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(u64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "lean audit indexes",
+        include_str!("../migrations/0002_lean_audit_indexes.sql"),
+    ),
+];
 
 /// Applies every migration newer than the database's version.
 pub(crate) async fn apply(conn: &mut SqliteConnection) -> Result<()> {

@@ -78,7 +78,7 @@ async fn open_creates_the_file_with_wal_and_normal_sync() {
         .fetch_all(store.pool())
         .await
         .unwrap();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
     store.close().await;
     // Reopening keeps the data and does not migrate again.
     let store = open(&path).await;
@@ -87,7 +87,7 @@ async fn open_creates_the_file_with_wal_and_normal_sync() {
         .fetch_one(store.pool())
         .await
         .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(n, 2);
 }
 
 #[tokio::test]
@@ -322,4 +322,37 @@ async fn ds_16_kill_9_loses_no_acknowledged_append() {
         .await
         .unwrap();
     assert_eq!(next.seq, records.len() as u64);
+}
+
+/// The one-round-trip commit from two handles on one file: a stale cached head meets the `seq`
+/// key, retries, and the chain stays one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ds_16_concurrent_request_commits_from_two_handles_keep_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.db");
+    let key = Sealer::new(&[9; 32]);
+    let a = SqliteStore::open(&path, key.clone()).await.unwrap();
+    let b = SqliteStore::open(&path, key).await.unwrap();
+    let commit = |s: SqliteStore, tag: &'static str| async move {
+        for i in 0..100 {
+            let m = hegui_store::Message {
+                app: "app".into(),
+                user: tag.into(),
+                request_id: format!("{tag}-{i}"),
+                role: "user".into(),
+                content: "它's 'quoted' 内容".into(),
+                at: i,
+            };
+            let e = hegui_audit::AuditEntry::new(i, "request.chat");
+            s.commit_request(&[m], vec![e]).await.unwrap();
+        }
+    };
+    tokio::join!(commit(a.clone(), "a"), commit(b.clone(), "b"));
+    let recs = a.audit_range(0, 1_000).await.unwrap();
+    assert_eq!(recs.len(), 200);
+    let head = a.audit_head().await.unwrap();
+    hegui_audit::verify(&recs, head.as_ref().map(|(s, h)| (*s, h.as_str()))).unwrap();
+    let msgs = b.messages("app", "a").await.unwrap();
+    assert_eq!(msgs.len(), 100);
+    assert_eq!(msgs[0].content, "它's 'quoted' 内容");
 }
