@@ -9,6 +9,7 @@
 //! The cluster runs with `fsync=off`: it holds test data only, and the tests kill gateway
 //! processes, never the database server or the machine.
 
+use crate::run;
 use anyhow::{Context, Result, bail};
 use std::ffi::OsStr;
 use std::net::{TcpListener, TcpStream};
@@ -262,35 +263,4 @@ fn pg_command(program: &Path, args: &[&OsStr], root: bool) -> Command {
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-fn run(cmd: &mut Command) -> Result<()> {
-    eprintln!("$ {cmd:?}");
-    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed: {status}");
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Starts the server for real (slow; may install a package): `cargo test -p xtask -- --ignored`.
-    #[test]
-    #[ignore]
-    fn starts_and_reuses_a_server() {
-        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
-        let a = start_postgres(&target).unwrap();
-        let b = start_postgres(&target).unwrap();
-        assert_eq!(a, b, "second call reuses the running server");
-        assert!(a.starts_with("postgres://postgres@127.0.0.1:"));
-        eprintln!("{a}");
-    }
-
-    #[test]
-    fn quotes_for_the_shell() {
-        assert_eq!(shell_quote("a'b"), r"'a'\''b'");
-    }
 }

@@ -360,7 +360,8 @@ fn label_text(gw: &Gateway) -> hegui_label::explicit::LabelText {
     hegui_label::explicit::LabelText::new(gw.config.labels.text.clone()).unwrap_or_default()
 }
 
-fn with_headers(mut resp: Response, decision: &str) -> Response {
+/// Sets `X-Hegui-Decision` on a response.
+pub(crate) fn with_headers(mut resp: Response, decision: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(decision) {
         resp.headers_mut().insert(DECISION_HEADER, v);
     }

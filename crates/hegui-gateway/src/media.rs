@@ -3,11 +3,11 @@
 //! (DS-16/17, GAI-16). Labelling runs on the blocking pool; a file that cannot be labelled is
 //! not delivered (fail closed).
 
+use crate::RequestId;
 use crate::chat::{Ask, admit, parse_body};
 use crate::disposal::Purpose;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::Gateway;
-use crate::{DECISION_HEADER, RequestId};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, State};
@@ -66,13 +66,6 @@ async fn label_bytes(gw: &Gateway, data: Vec<u8>, ext: &'static str) -> Result<L
             "the generated media could not be labelled, so it is not delivered",
         )
     })
-}
-
-fn decision_header(mut resp: Response, d: &str) -> Response {
-    if let Ok(v) = HeaderValue::from_str(d) {
-        resp.headers_mut().insert(DECISION_HEADER, v);
-    }
-    resp
 }
 
 /// `POST /v1/images/generations`.
@@ -164,7 +157,10 @@ pub async fn images(
         "data": data,
         "hegui": {"request_id": rid, "notices": adm.notices, "labels": labels, "decision": "pass"},
     });
-    Ok(decision_header(axum::Json(resp).into_response(), "pass"))
+    Ok(crate::chat::with_headers(
+        axum::Json(resp).into_response(),
+        "pass",
+    ))
 }
 
 /// `POST /v1/audio/speech`.
@@ -233,5 +229,5 @@ pub async fn speech(
     if let Ok(v) = HeaderValue::from_str(&l.produce_id) {
         resp.headers_mut().insert("x-hegui-produce-id", v);
     }
-    Ok(decision_header(resp, "pass"))
+    Ok(crate::chat::with_headers(resp, "pass"))
 }

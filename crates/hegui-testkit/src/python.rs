@@ -23,6 +23,39 @@ const MARKER: &str = "hegui-openai-ready";
 ///
 /// The error says what failed (with the tool's output) and how to get around it.
 pub fn openai_python() -> Result<PathBuf, String> {
+    openai_python_inner()
+}
+
+/// Runs `script` with the `openai` interpreter and `args`, for tests against local servers: no
+/// proxy and no `OPENAI_*` settings from the environment leak in. Returns (success, stdout,
+/// stderr).
+pub fn run_openai_script(
+    script: &std::path::Path,
+    args: &[String],
+) -> Result<(bool, String, String), String> {
+    let python = openai_python()?;
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .args(args)
+        // Local servers: never route them through a proxy from the environment.
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("all_proxy")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .output()
+        .map_err(|e| format!("running {}: {e}", python.display()))?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+fn openai_python_inner() -> Result<PathBuf, String> {
     if let Some(python) = std::env::var_os(PYTHON_ENV).filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(python));
     }

@@ -56,9 +56,10 @@ async fn ds_16_stream_sends_notice_before_content_and_ends_with_done() {
     );
 }
 
-#[tokio::test]
-async fn ds_17_prefix_label_in_exported_text() {
-    let t = TestGateway::start_with(|c| c.labels.chat = "prefix".into()).await;
+/// The explicit label in exported text, in a whole reply and a streamed one.
+async fn exported_label(placement: &str, whole: &str, streamed: &str) {
+    let placement = placement.to_owned();
+    let t = TestGateway::start_with(move |c| c.labels.chat = placement).await;
     let r = t
         .post(
             "/v1/chat/completions",
@@ -66,10 +67,7 @@ async fn ds_17_prefix_label_in_exported_text() {
         )
         .await;
     let v: Value = r.json().await.unwrap();
-    assert_eq!(
-        v["choices"][0]["message"]["content"],
-        "（AI生成）\n\n一段文字"
-    );
+    assert_eq!(v["choices"][0]["message"]["content"], whole);
     let r = t
         .post(
             "/v1/chat/completions",
@@ -78,32 +76,24 @@ async fn ds_17_prefix_label_in_exported_text() {
         .await;
     let (content, _, done) = TestGateway::sse(r).await;
     assert!(done);
-    assert_eq!(content, "（AI生成）\n\n一段文字");
+    assert_eq!(content, streamed);
+}
+
+#[tokio::test]
+async fn ds_17_prefix_label_in_exported_text() {
+    exported_label("prefix", "（AI生成）\n\n一段文字", "（AI生成）\n\n一段文字").await;
 }
 
 #[tokio::test]
 async fn ds_17_suffix_label_in_exported_text() {
-    let t = TestGateway::start_with(|c| c.labels.chat = "suffix".into()).await;
-    let r = t
-        .post(
-            "/v1/chat/completions",
-            TestGateway::chat("u1", "[[reply:一段文字]]", false),
-        )
-        .await;
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(
-        v["choices"][0]["message"]["content"],
-        "一段文字\n\n（AI生成）\n"
-    );
-    let r = t
-        .post(
-            "/v1/chat/completions",
-            TestGateway::chat("u1", "[[chunks:一段|文字]]", true),
-        )
-        .await;
-    let (content, _, done) = TestGateway::sse(r).await;
-    assert!(done);
-    assert_eq!(content, "一段文字\n\n（AI生成）");
+    // A whole reply ends with a newline after the label line; a stream cannot know its last
+    // line ahead, so it ends at the label.
+    exported_label(
+        "suffix",
+        "一段文字\n\n（AI生成）\n",
+        "一段文字\n\n（AI生成）",
+    )
+    .await;
 }
 
 async fn error_of(r: reqwest::Response) -> (u16, Value) {

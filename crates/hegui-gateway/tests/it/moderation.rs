@@ -52,7 +52,10 @@ async fn ds_10_blocked_output_split_across_chunks_never_leaks() {
     assert!("他说：哪里有".starts_with(&content), "{content}");
     // Not in any field of any event either.
     let wire = serde_json::to_string(&events).unwrap();
-    assert!(!wire.contains('冰') && !wire.contains('毒'), "leaked: {wire}");
+    assert!(
+        !wire.contains('冰') && !wire.contains('毒'),
+        "leaked: {wire}"
+    );
     let last = events.last().unwrap();
     assert_eq!(last["error"]["type"], "content_filter");
     let rec = t

@@ -6,10 +6,6 @@ use std::path::Path;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ds_10_ds_9_gai_19_official_openai_client_against_the_gateway() {
-    let python = tokio::task::spawn_blocking(hegui_testkit::python::openai_python)
-        .await
-        .unwrap()
-        .unwrap();
     let t = TestGateway::start().await;
     // The suspended user exists before the client runs.
     t.gw.store
@@ -26,27 +22,14 @@ async fn ds_10_ds_9_gai_19_official_openai_client_against_the_gateway() {
         .await
         .unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/openai_client.py");
-    let out = tokio::process::Command::new(&python)
-        .arg(&script)
-        .arg(format!("{}/v1", t.url))
-        .arg(&t.key)
-        .env_remove("HTTP_PROXY")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("ALL_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .env_remove("all_proxy")
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("OPENAI_BASE_URL")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "python failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let args = vec![format!("{}/v1", t.url), t.key.clone()];
+    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        hegui_testkit::python::run_openai_script(&script, &args)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(ok, "python failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("checks passed"), "{stdout}");
     // The blocked stream is in the audit log as blocked after N flushed bytes.
     let blocked = t

@@ -6,10 +6,6 @@ use std::path::Path;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_openai_python_client_accepts_the_fake() {
-    let python = tokio::task::spawn_blocking(python::openai_python)
-        .await
-        .unwrap()
-        .unwrap();
     let open = FakeUpstream::start().await.unwrap();
     let keyed = FakeUpstream::start_with(FakeOptions {
         api_key: Some("sk-fake".into()),
@@ -18,28 +14,13 @@ async fn official_openai_python_client_accepts_the_fake() {
     .await
     .unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/check_fake.py");
-    let out = tokio::process::Command::new(&python)
-        .arg(&script)
-        .args([open.base_url(), keyed.base_url()])
-        .env("FAKE_DEFAULT_REPLY", DEFAULT_REPLY)
-        // The fake is on loopback: never route it through a proxy from the environment.
-        .env_remove("HTTP_PROXY")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("ALL_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .env_remove("all_proxy")
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("OPENAI_BASE_URL")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "python failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let args = vec![open.base_url(), keyed.base_url(), DEFAULT_REPLY.to_owned()];
+    let (ok, stdout, stderr) =
+        tokio::task::spawn_blocking(move || python::run_openai_script(&script, &args))
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(ok, "python failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("checks passed"), "{stdout}");
     // The client really reached the fake: it recorded what the SDK sent.
     let bodies = open.requests();

@@ -1,11 +1,10 @@
 """Drives hegui-testkit's FakeUpstream with the official `openai` client and asserts what it parses.
 
-Usage: check_fake.py OPEN_BASE_URL KEYED_BASE_URL   (KEYED requires the API key "sk-fake").
+Usage: check_fake.py OPEN_BASE_URL KEYED_BASE_URL DEFAULT_REPLY   (KEYED requires the API key "sk-fake").
 """
 
 import base64
 import io
-import os
 import struct
 import sys
 import wave
@@ -13,7 +12,7 @@ import wave
 import openai
 
 OPEN, KEYED = sys.argv[1], sys.argv[2]
-DEFAULT_REPLY = os.environ["FAKE_DEFAULT_REPLY"]
+DEFAULT_REPLY = sys.argv[3]
 # No retries: a scripted 429/500 must surface at once, not after back-off.
 client = openai.OpenAI(base_url=OPEN, api_key="sk-any", max_retries=0, timeout=10)
 checks = 0
