@@ -39,6 +39,7 @@ mod tests {
         "hegui-classifier",
         "hegui-identity",
         "hegui-audit",
+        "hegui-session",
     ];
     /// Layer 2 (persistence) may be async and use a database, but knows nothing of HTTP; the
     /// store trait itself names no SQL.
