@@ -92,6 +92,17 @@ pub fn request_text(messages: &[Value], body: &Value) -> Result<String, ApiError
     Ok(input)
 }
 
+/// A required string field of a request body, or a 400 naming it.
+pub fn required_str(body: &Value, key: &str) -> Result<String, ApiError> {
+    body[key].as_str().map(str::to_owned).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidRequest,
+            format!("`{key}` must be a string"),
+        )
+        .param(key)
+    })
+}
+
 /// Parses a JSON body, mapping every failure to a 4xx in OpenAI's shape.
 pub fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     let bytes = body.map_err(|r| {
@@ -389,12 +400,7 @@ pub async fn completions(
             .param("messages")
         })?;
     let input = request_text(messages, &body)?;
-    let model = body["model"]
-        .as_str()
-        .ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidRequest, "`model` must be a string").param("model")
-        })?
-        .to_owned();
+    let model = required_str(&body, "model")?;
     let stream = match &body["stream"] {
         Value::Null => false,
         Value::Bool(b) => *b,

@@ -4,7 +4,7 @@
 //! not delivered (fail closed).
 
 use crate::RequestId;
-use crate::chat::{Ask, admit, parse_body};
+use crate::chat::{Ask, admit, parse_body, required_str};
 use crate::disposal::Purpose;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::Gateway;
@@ -77,12 +77,7 @@ pub async fn images(
 ) -> Result<Response, ApiError> {
     let app = gw.authenticate(&headers).await?;
     let mut body = parse_body(body)?;
-    let prompt = body["prompt"]
-        .as_str()
-        .ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidRequest, "`prompt` must be a string").param("prompt")
-        })?
-        .to_owned();
+    let prompt = required_str(&body, "prompt")?;
     let wants_url = match body["response_format"].as_str() {
         None | Some("b64_json") => false,
         Some("url") => true,
@@ -172,12 +167,7 @@ pub async fn speech(
 ) -> Result<Response, ApiError> {
     let app = gw.authenticate(&headers).await?;
     let mut body = parse_body(body)?;
-    let input = body["input"]
-        .as_str()
-        .ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidRequest, "`input` must be a string").param("input")
-        })?
-        .to_owned();
+    let input = required_str(&body, "input")?;
     let (ext, mime) = match body["response_format"].as_str().unwrap_or("wav") {
         "wav" => ("wav", "audio/wav"),
         "mp3" => ("mp3", "audio/mpeg"),
