@@ -89,6 +89,11 @@ fn install_tools() -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
+    apt_install(&missing)
+}
+
+/// Installs Debian packages with apt-get, as root or through sudo.
+fn apt_install(packages: &[&str]) -> Result<()> {
     let sudo = if is_root() { None } else { Some("sudo") };
     let apt = |args: &[&str]| {
         let mut c = match sudo {
@@ -104,7 +109,7 @@ fn install_tools() -> Result<()> {
     };
     run(&mut apt(&["update", "-qq"]))?;
     let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
-    install.args(&missing);
+    install.args(packages);
     run(&mut install)
 }
 

@@ -9,7 +9,7 @@
 //! The cluster runs with `fsync=off`: it holds test data only, and the tests kill gateway
 //! processes, never the database server or the machine.
 
-use crate::run;
+use crate::{apt_install, is_root, run};
 use anyhow::{Context, Result, bail};
 use std::ffi::OsStr;
 use std::net::{TcpListener, TcpStream};
@@ -175,17 +175,7 @@ fn find_or_install_bin() -> Result<PathBuf> {
         return Ok(bin);
     }
     eprintln!("xtask: PostgreSQL not found; installing the Debian package `postgresql`");
-    let sudo: &[&str] = if is_root() { &[] } else { &["sudo", "-n"] };
-    let apt = |args: &[&str]| -> Result<()> {
-        let all: Vec<&str> = sudo.iter().chain(args).copied().collect();
-        let mut cmd = Command::new(all[0]);
-        cmd.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
-        run(&mut cmd)
-    };
-    if apt(&["apt-get", "install", "-y", "-q", "postgresql"]).is_err() {
-        apt(&["apt-get", "update", "-q"])?;
-        apt(&["apt-get", "install", "-y", "-q", "postgresql"])?;
-    }
+    apt_install(&["postgresql"])?;
     find_bin().context("installed `postgresql` but found no initdb/pg_ctl")
 }
 
@@ -207,14 +197,6 @@ fn find_bin() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 fn ensure_postgres_user() -> Result<()> {

@@ -112,6 +112,20 @@ impl AuditRecord {
         record
     }
 
+    /// Places `entries` one after another after `head`, in order.
+    pub fn chain_all(
+        head: Option<(u64, &str)>,
+        entries: impl IntoIterator<Item = AuditEntry>,
+    ) -> Vec<AuditRecord> {
+        let mut out: Vec<AuditRecord> = Vec::new();
+        for entry in entries {
+            let prev = out.last().map(|r| (r.seq, r.hash.as_str())).or(head);
+            let record = AuditRecord::chain(prev, entry);
+            out.push(record);
+        }
+        out
+    }
+
     /// The canonical bytes the hash covers: one line of JSON.
     pub fn leaf(&self) -> Vec<u8> {
         let leaf = Leaf {

@@ -92,6 +92,38 @@ pub fn request_text(messages: &[Value], body: &Value) -> Result<String, ApiError
     Ok(input)
 }
 
+/// The end user a request is for: the OpenAI `user` field, else the `X-Hegui-User` header.
+pub fn user_id(headers: &HeaderMap, body: &Value) -> Result<String, ApiError> {
+    let user_id = match body.get("user") {
+        Some(Value::String(u)) if !u.is_empty() => u.clone(),
+        Some(Value::String(_)) | None => headers
+            .get(USER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::MissingUser,
+                    "identify the end user with the `user` field or the X-Hegui-User header",
+                )
+                .param("user")
+            })?,
+        Some(_) => {
+            return Err(
+                ApiError::new(ErrorCode::InvalidRequest, "`user` must be a string").param("user"),
+            );
+        }
+    };
+    if user_id.chars().count() > 128 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "`user` is longer than 128 characters",
+        )
+        .param("user"));
+    }
+    Ok(user_id)
+}
+
 /// A required string field of a request body, or a 400 naming it.
 pub fn required_str(body: &Value, key: &str) -> Result<String, ApiError> {
     body[key].as_str().map(str::to_owned).ok_or_else(|| {
@@ -200,33 +232,7 @@ pub async fn admit(
         kind,
         purpose,
     } = ask;
-    let user_id = match body.get("user") {
-        Some(Value::String(u)) if !u.is_empty() => u.clone(),
-        Some(Value::String(_)) | None => headers
-            .get(USER_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::MissingUser,
-                    "identify the end user with the `user` field or the X-Hegui-User header",
-                )
-                .param("user")
-            })?,
-        Some(_) => {
-            return Err(
-                ApiError::new(ErrorCode::InvalidRequest, "`user` must be a string").param("user"),
-            );
-        }
-    };
-    if user_id.chars().count() > 128 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidRequest,
-            "`user` is longer than 128 characters",
-        )
-        .param("user"));
-    }
+    let user_id = user_id(headers, body)?;
     let now = gw.now();
     let user = gw.user(&app.id, &user_id).await?;
     let purpose = match headers.get("x-hegui-purpose").and_then(|v| v.to_str().ok()) {
@@ -356,19 +362,15 @@ async fn record_violation(
 fn label_notice(gw: &Gateway) -> Option<Value> {
     (gw.config.labels.chat == "ui").then(|| {
         json!({"object": "hegui.notice", "kind": "ai_label", "placement": "ui", "persistent": true,
-               "text": gw.config.labels.text})
+               "text": gw.label.as_str()})
     })
 }
 
 fn labels_json(gw: &Gateway) -> Vec<Value> {
     match gw.config.labels.chat.as_str() {
         "none" => vec![],
-        p => vec![json!({"type": "explicit", "placement": p, "text": gw.config.labels.text})],
+        p => vec![json!({"type": "explicit", "placement": p, "text": gw.label.as_str()})],
     }
-}
-
-fn label_text(gw: &Gateway) -> hegui_label::explicit::LabelText {
-    hegui_label::explicit::LabelText::new(gw.config.labels.text.clone()).unwrap_or_default()
 }
 
 /// Sets `X-Hegui-Decision` on a response.
@@ -492,8 +494,8 @@ fn labelled(gw: &Gateway, text: String) -> String {
         return text;
     }
     match gw.config.labels.chat.as_str() {
-        "prefix" => label_plain_text(&text, &label_text(gw), TextPlacement::Prefix),
-        "suffix" => label_plain_text(&text, &label_text(gw), TextPlacement::Suffix),
+        "prefix" => label_plain_text(&text, &gw.label, TextPlacement::Prefix),
+        "suffix" => label_plain_text(&text, &gw.label, TextPlacement::Suffix),
         _ => text,
     }
 }
@@ -711,10 +713,10 @@ async fn relay_task(
     } = job;
     let matcher = gw.guard.matcher();
     let moderated = gw.config.moderation.output;
-    let label = label_text(&gw);
+    let label = hegui_label::explicit::text::label_line(&gw.label);
     let (prefix, suffix) = match gw.config.labels.chat.as_str() {
-        "prefix" => (Some(format!("（{label}）\n\n")), None),
-        "suffix" => (None, Some(format!("\n\n（{label}）"))),
+        "prefix" => (Some(format!("{label}\n\n")), None),
+        "suffix" => (None, Some(format!("\n\n{label}"))),
         _ => (None, None),
     };
     let mut relay = crate::relay::Relay::new(&matcher, moderated, prefix, suffix);

@@ -3,10 +3,10 @@
 //! HMAC of the identifier, its masked form, the provider's reference and, from a matched ID
 //! number, the birth date that age rules need.
 
+use crate::RequestId;
 use crate::chat::parse_body;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::Gateway;
-use crate::{RequestId, USER_HEADER};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, State};
@@ -49,23 +49,7 @@ impl SmsSender for LogSender {
 
 async fn who(gw: &Gateway, headers: &HeaderMap, body: &Value) -> Result<(App, User), ApiError> {
     let app = gw.authenticate(headers).await?;
-    let user = body["user"]
-        .as_str()
-        .filter(|u| !u.is_empty())
-        .map(str::to_owned)
-        .or_else(|| {
-            headers
-                .get(USER_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::MissingUser,
-                "identify the end user with `user` or X-Hegui-User",
-            )
-            .param("user")
-        })?;
+    let user = crate::chat::user_id(headers, body)?;
     let user = gw.user(&app.id, &user).await?;
     Ok((app, user))
 }

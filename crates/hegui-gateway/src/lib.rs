@@ -62,6 +62,7 @@ pub fn new_id(prefix: &str) -> String {
 }
 
 async fn request_id_layer(
+    axum::extract::State(gw): axum::extract::State<Arc<Gateway>>,
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -69,7 +70,6 @@ async fn request_id_layer(
     req.extensions_mut().insert(RequestId(id.clone()));
     let started = std::time::Instant::now();
     let path = req.uri().path().to_owned();
-    let state = req.extensions().get::<Arc<Gateway>>().cloned();
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -84,10 +84,8 @@ async fn request_id_layer(
             resp.headers_mut().insert(OVERHEAD_HEADER, v);
         }
     }
-    if let Some(gw) = state {
-        gw.metrics
-            .observe_request(&path, resp.status().as_u16(), started.elapsed());
-    }
+    gw.metrics
+        .observe_request(&path, resp.status().as_u16(), started.elapsed());
     resp
 }
 
@@ -107,7 +105,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
-        .layer(axum::middleware::from_fn(request_id_layer))
+        .layer(axum::middleware::from_fn_with_state(
+            gw.clone(),
+            request_id_layer,
+        ))
         // Last resort: a bug that panics in a handler answers 500 in OpenAI's shape instead of
         // dropping the connection.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
@@ -117,7 +118,6 @@ pub fn router(gw: Arc<Gateway>) -> Router {
                 "internal error; the request was not completed",
             ))
         }))
-        .layer(axum::Extension(gw.clone()))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(gw)
 }

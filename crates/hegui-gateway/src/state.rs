@@ -60,6 +60,8 @@ pub struct Gateway {
     pub providers: crate::identity::Providers,
     /// Request and decision counters.
     pub metrics: Metrics,
+    /// The explicit label's wording, checked once at start.
+    pub label: hegui_label::explicit::LabelText,
     /// Signs the implicit labels of generated media.
     pub label_signer: Option<hegui_label::LabelSigner>,
     /// Applications by key hash, for [`APP_CACHE_TTL`]: the one lookup every request makes.
@@ -122,13 +124,22 @@ fn key_file(path: &Path) -> Result<String, StartError> {
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir).map_err(io("creating", &config.data_dir))?;
-    let content_key = if config.content_key.is_empty() {
-        key_file(&config.data_dir.join("content.key"))?
+    let sealer = sealer(config, || key_file(&config.data_dir.join("content.key")))?;
+    Ok(crate::store::open(&config.database_url(), sealer).await?)
+}
+
+/// The content sealer: the configured key, else the key file (`key_file` says how a missing
+/// one is handled).
+fn sealer(
+    config: &Config,
+    key_file: impl FnOnce() -> Result<String, StartError>,
+) -> Result<Sealer, StartError> {
+    let key = if config.content_key.is_empty() {
+        key_file()?
     } else {
         config.content_key.clone()
     };
-    let sealer = Sealer::from_hex(&content_key).map_err(|e| StartError::Key(e.to_string()))?;
-    Ok(crate::store::open(&config.database_url(), sealer).await?)
+    Sealer::from_hex(&key).map_err(|e| StartError::Key(e.to_string()))
 }
 
 /// Opens the store of an existing deployment for housekeeping (`hegui audit verify`): refuses a
@@ -147,16 +158,13 @@ pub async fn open_existing_store(config: &Config) -> Result<Arc<dyn Store>, Star
             });
         }
     }
-    let key_path = config.data_dir.join("content.key");
-    let key = if !config.content_key.is_empty() {
-        config.content_key.clone()
-    } else if let Ok(k) = std::fs::read_to_string(&key_path) {
-        k.trim().to_owned()
-    } else {
-        // The audit chain is not sealed; a throwaway key only means messages cannot be read.
-        Sealer::generate_hex().map_err(|e| StartError::Key(e.to_string()))?
-    };
-    let sealer = Sealer::from_hex(&key).map_err(|e| StartError::Key(e.to_string()))?;
+    let sealer = sealer(config, || {
+        match std::fs::read_to_string(config.data_dir.join("content.key")) {
+            Ok(k) => Ok(k.trim().to_owned()),
+            // The audit chain is not sealed; a throwaway key only means messages cannot be read.
+            Err(_) => Sealer::generate_hex().map_err(|e| StartError::Key(e.to_string())),
+        }
+    })?;
     Ok(crate::store::open(&url, sealer).await?)
 }
 
@@ -219,6 +227,7 @@ impl Gateway {
             guard: Arc::new(guard),
             clock,
             http,
+            label: label_text(&config),
             label_signer,
             apps: Default::default(),
             users: config
@@ -429,6 +438,15 @@ fn label_signer(data_dir: &Path) -> Result<Option<hegui_label::LabelSigner>, Sta
     hegui_label::LabelSigner::from_pem(&pem)
         .map(Some)
         .map_err(|e| StartError::Key(format!("label key: {e}")))
+}
+
+/// The configured wording, or the default (with a warning) when it lacks the elements GB 45438
+/// requires.
+fn label_text(config: &Config) -> hegui_label::explicit::LabelText {
+    hegui_label::explicit::LabelText::new(config.labels.text.clone()).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "labels.text is not a conforming label; using the default");
+        hegui_label::explicit::LabelText::default()
+    })
 }
 
 /// Writes a small file atomically (temp file, fsync, rename).

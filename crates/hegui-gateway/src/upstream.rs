@@ -103,6 +103,23 @@ async fn upstream_status(resp: reqwest::Response) -> ApiError {
 }
 
 impl Upstream {
+    /// A request to `path` under the base URL, with the upstream's key; `None` for the demo.
+    fn request(
+        &self,
+        http: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+    ) -> Option<reqwest::RequestBuilder> {
+        let Upstream::Http { base, key } = self else {
+            return None;
+        };
+        let rb = http.request(method, format!("{}{path}", base.trim_end_matches('/')));
+        Some(match key {
+            Some(k) => rb.bearer_auth(k),
+            None => rb,
+        })
+    }
+
     fn post(
         &self,
         http: &reqwest::Client,
@@ -110,19 +127,8 @@ impl Upstream {
         body: &serde_json::Value,
         timeout: Duration,
     ) -> Option<reqwest::RequestBuilder> {
-        match self {
-            Upstream::Http { base, key } => {
-                let mut rb = http
-                    .post(format!("{}{path}", base.trim_end_matches('/')))
-                    .timeout(timeout)
-                    .json(body);
-                if let Some(k) = key {
-                    rb = rb.bearer_auth(k);
-                }
-                Some(rb)
-            }
-            Upstream::Demo => None,
-        }
+        self.request(http, reqwest::Method::POST, path)
+            .map(|rb| rb.timeout(timeout).json(body))
     }
 
     /// A non-streaming chat completion: the upstream's JSON.
@@ -150,15 +156,10 @@ impl Upstream {
         idle: Duration,
         total: Duration,
     ) -> Result<EventStream, ApiError> {
-        let Upstream::Http { base, key } = self else {
+        let Some(rb) = self.request(http, reqwest::Method::POST, "/chat/completions") else {
             return Ok(demo::stream(body));
         };
-        let mut rb = http
-            .post(format!("{}/chat/completions", base.trim_end_matches('/')))
-            .json(body);
-        if let Some(k) = key {
-            rb = rb.bearer_auth(k);
-        }
+        let rb = rb.json(body);
         let resp = tokio::time::timeout(idle, rb.send())
             .await
             .map_err(|_| {
@@ -287,16 +288,10 @@ impl Upstream {
         http: &reqwest::Client,
         timeout: Duration,
     ) -> Result<serde_json::Value, ApiError> {
-        let Upstream::Http { base, key } = self else {
+        let Some(rb) = self.request(http, reqwest::Method::GET, "/models") else {
             return Ok(demo::models());
         };
-        let mut rb = http
-            .get(format!("{}/models", base.trim_end_matches('/')))
-            .timeout(timeout);
-        if let Some(k) = key {
-            rb = rb.bearer_auth(k);
-        }
-        let resp = rb.send().await.map_err(transport)?;
+        let resp = rb.timeout(timeout).send().await.map_err(transport)?;
         if !resp.status().is_success() {
             return Err(upstream_status(resp).await);
         }

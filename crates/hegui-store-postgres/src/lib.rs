@@ -254,10 +254,9 @@ async fn append_locked(
     conn: &mut PgConnection,
     entries: Vec<AuditEntry>,
 ) -> Result<Vec<AuditRecord>> {
-    let mut head = read_head(conn, true).await?;
-    let mut out = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let record = AuditRecord::chain(head.as_ref().map(|(s, h)| (*s, h.as_str())), entry);
+    let head = read_head(conn, true).await?;
+    let out = AuditRecord::chain_all(head.as_ref().map(|(s, h)| (*s, h.as_str())), entries);
+    for record in &out {
         sqlx::query(concat!(
             "INSERT INTO audit (",
             audit_cols!(),
@@ -275,10 +274,8 @@ async fn append_locked(
         .execute(&mut *conn)
         .await
         .map_err(db)?;
-        head = Some((record.seq, record.hash.clone()));
-        out.push(record);
     }
-    if let Some((seq, hash)) = &head {
+    if let Some(AuditRecord { seq, hash, .. }) = out.last() {
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 0")
             .bind(to_i64(*seq))
             .bind(hash)
@@ -287,6 +284,24 @@ async fn append_locked(
             .map_err(db)?;
     }
     Ok(out)
+}
+
+/// Stores one message whose content is already sealed.
+async fn insert_message(conn: &mut PgConnection, m: &Message, sealed: Vec<u8>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO messages (app, user_id, request_id, role, content, at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&m.app)
+    .bind(&m.user)
+    .bind(&m.request_id)
+    .bind(&m.role)
+    .bind(sealed)
+    .bind(m.at)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -584,20 +599,8 @@ impl Store for PgStore {
     async fn put_message(&self, m: &Message) -> Result<()> {
         // Sealed here, before any SQL sees it (GAI-11: no plaintext dialogue at rest).
         let sealed = self.sealer.seal(&m.content)?;
-        sqlx::query(
-            "INSERT INTO messages (app, user_id, request_id, role, content, at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&m.app)
-        .bind(&m.user)
-        .bind(&m.request_id)
-        .bind(&m.role)
-        .bind(sealed)
-        .bind(m.at)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        insert_message(&mut conn, m, sealed).await
     }
 
     async fn messages(&self, app: &str, user: &str) -> Result<Vec<Message>> {
@@ -657,19 +660,7 @@ impl Store for PgStore {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         for (m, content) in messages.iter().zip(sealed) {
-            sqlx::query(
-                "INSERT INTO messages (app, user_id, request_id, role, content, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&m.app)
-            .bind(&m.user)
-            .bind(&m.request_id)
-            .bind(&m.role)
-            .bind(content)
-            .bind(m.at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            insert_message(&mut tx, m, content).await?;
         }
         let records = if entries.is_empty() {
             Vec::new()

@@ -285,19 +285,7 @@ impl SqliteStore {
     ) -> Result<Vec<AuditRecord>> {
         let (_guard, mut tx) = self.begin_write().await?;
         for (m, content) in messages.iter().zip(sealed) {
-            sqlx::query(
-                "INSERT INTO messages (app, user_id, request_id, role, content, at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&m.app)
-            .bind(&m.user)
-            .bind(&m.request_id)
-            .bind(&m.role)
-            .bind(content)
-            .bind(m.at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            insert_message(&mut tx, m, content).await?;
         }
         let records = if entries.is_empty() {
             Vec::new()
@@ -508,10 +496,9 @@ async fn append_locked(
     conn: &mut SqliteConnection,
     entries: Vec<AuditEntry>,
 ) -> Result<Vec<AuditRecord>> {
-    let mut head = read_head(conn).await?;
-    let mut out = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let record = AuditRecord::chain(head.as_ref().map(|(s, h)| (*s, h.as_str())), entry);
+    let head = read_head(conn).await?;
+    let out = AuditRecord::chain_all(head.as_ref().map(|(s, h)| (*s, h.as_str())), entries);
+    for record in &out {
         sqlx::query(concat!(
             "INSERT INTO audit (",
             audit_cols!(),
@@ -529,10 +516,8 @@ async fn append_locked(
         .execute(&mut *conn)
         .await
         .map_err(db)?;
-        head = Some((record.seq, record.hash.clone()));
-        out.push(record);
     }
-    if let Some((seq, hash)) = &head {
+    if let Some(AuditRecord { seq, hash, .. }) = out.last() {
         sqlx::query("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 0")
             .bind(to_i64(*seq))
             .bind(hash)
@@ -541,6 +526,24 @@ async fn append_locked(
             .map_err(db)?;
     }
     Ok(out)
+}
+
+/// Stores one message whose content is already sealed.
+async fn insert_message(conn: &mut SqliteConnection, m: &Message, sealed: Vec<u8>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO messages (app, user_id, request_id, role, content, at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&m.app)
+    .bind(&m.user)
+    .bind(&m.request_id)
+    .bind(&m.role)
+    .bind(sealed)
+    .bind(m.at)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -838,20 +841,8 @@ impl Store for SqliteStore {
     async fn put_message(&self, m: &Message) -> Result<()> {
         // Sealed here, before any SQL sees it (GAI-11: no plaintext dialogue at rest).
         let sealed = self.sealer.seal(&m.content)?;
-        sqlx::query(
-            "INSERT INTO messages (app, user_id, request_id, role, content, at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&m.app)
-        .bind(&m.user)
-        .bind(&m.request_id)
-        .bind(&m.role)
-        .bind(sealed)
-        .bind(m.at)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        insert_message(&mut conn, m, sealed).await
     }
 
     async fn messages(&self, app: &str, user: &str) -> Result<Vec<Message>> {
@@ -918,13 +909,11 @@ impl Store for SqliteStore {
                     read_head(&mut conn).await?
                 }
             };
-            let mut records = Vec::with_capacity(entries.len());
-            let mut at = head.clone();
-            for e in &entries {
-                let r = AuditRecord::chain(at.as_ref().map(|(s, h)| (*s, h.as_str())), e.clone());
-                at = Some((r.seq, r.hash.clone()));
-                records.push(r);
-            }
+            let records = AuditRecord::chain_all(
+                head.as_ref().map(|(s, h)| (*s, h.as_str())),
+                entries.iter().cloned(),
+            );
+            let at = records.last().map(|r| (r.seq, r.hash.clone())).or(head);
             let Some(sql) = commit_sql(messages, &sealed, &records) else {
                 // A value SQL text cannot carry (a NUL): the parameterised path.
                 drop(cache);

@@ -241,10 +241,6 @@ pub fn config(cmd: ConfigCmd) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn open_store(c: &Config) -> Result<Arc<dyn hegui_store::Store>> {
-    Ok(hegui_gateway::state::open_store(c).await?)
-}
-
 /// `hegui app`.
 pub fn app(cmd: AppCmd) -> Result<ExitCode> {
     let AppCommand::Create {
@@ -255,7 +251,7 @@ pub fn app(cmd: AppCmd) -> Result<ExitCode> {
     } = cmd.command;
     let c = load(&config)?;
     runtime(Some(1))?.block_on(async move {
-        let store = open_store(&c).await?;
+        let store = hegui_gateway::state::open_store(&c).await?;
         let mut settings = hegui_store::AppSettings {
             upstream,
             ..Default::default()

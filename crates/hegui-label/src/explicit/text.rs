@@ -55,13 +55,18 @@ fn newline_of(text: &str) -> &'static str {
     }
 }
 
+/// The visible label line of plain text: `（AI生成）`.
+pub fn label_line(label: &LabelText) -> String {
+    format!("（{label}）")
+}
+
 /// Adds a visible label line to plain text: `（AI生成）` before or after it.
 pub fn label_plain_text(text: &str, label: &LabelText, placement: TextPlacement) -> String {
     if labelled_at(text, placement) {
         return text.to_string();
     }
     let nl = newline_of(text);
-    let line = format!("（{label}）");
+    let line = label_line(label);
     match placement {
         TextPlacement::Prefix => format!("{line}{nl}{nl}{text}"),
         TextPlacement::Suffix => {
