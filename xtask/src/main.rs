@@ -42,10 +42,17 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("tools") => install_tools(),
+        Some("pg") => {
+            // For running the PostgreSQL tests by hand: prints the URL for HEGUI_TEST_DATABASE_URL.
+            println!("{}", pg::start_postgres(Path::new("target"))?);
+            Ok(())
+        }
         Some("demo") => demo(),
         Some("fuzz") => fuzz(&args[1..]),
         Some("train-crisis") => train_crisis(),
-        _ => bail!("usage: cargo xtask ci | tools | demo | fuzz TARGET [SECONDS] | train-crisis"),
+        _ => bail!(
+            "usage: cargo xtask ci | tools | pg | demo | fuzz TARGET [SECONDS] | train-crisis"
+        ),
     }
 }
 
@@ -122,7 +129,10 @@ fn is_root() -> bool {
 }
 
 fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // xtask's builds are one-shot: incremental state would only double the disk they use.
+    c.env("CARGO_INCREMENTAL", "0");
+    c
 }
 
 fn ci() -> Result<()> {
@@ -312,6 +322,7 @@ fn gateway_demo(hegui: &Path, out: &Path) -> Result<()> {
         "a streamed reply with a phone number: masked on the way out",
         r#"{"model":"hegui-demo","user":"demo-user","stream":true,"messages":[{"role":"user","content":"演示电话"}]}"#,
     )?;
+    companion_demo(hegui, &data, &addr)?;
     let verify = Command::new(hegui)
         .args(["audit", "verify", "--data-dir"])
         .arg(&data)
@@ -329,6 +340,66 @@ fn gateway_demo(hegui: &Path, out: &Path) -> Result<()> {
         data.display()
     );
     server.wait()?;
+    Ok(())
+}
+
+/// Companion duties at seconds scale (AIAI): an application with a 3-second usage reminder, a
+/// crisis turn, and a goodbye answered with pleading.
+fn companion_demo(hegui: &Path, data: &Path, addr: &str) -> Result<()> {
+    eprintln!(
+        "\n== companion duties (AIAI), with the usage reminder at 3 seconds instead of 2 hours"
+    );
+    let created = Command::new(hegui)
+        .args([
+            "app",
+            "create",
+            "--name",
+            "companion-demo",
+            "--service-kind",
+            "companion",
+            "--reminder-every-secs",
+            "3",
+            "--data-dir",
+        ])
+        .arg(data)
+        .output()?;
+    if !created.status.success() {
+        bail!(
+            "hegui app create failed: {}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&created.stdout);
+    let key = stdout.lines().last().unwrap_or_default().trim().to_owned();
+    let show = |title: &str, text: &str| -> Result<()> {
+        let body = format!(
+            r#"{{"model":"hegui-demo","user":"companion-user","messages":[{{"role":"user","content":"{text}"}}]}}"#
+        );
+        eprintln!("\n-- {title}\n$ POST /v1/chat/completions {body}");
+        let resp = http(addr, "POST", "/v1/chat/completions", &key, &body)?;
+        let rest = resp.split_once("\r\n\r\n").map_or("", |(_, r)| r);
+        eprintln!("{}", rest.trim());
+        Ok(())
+    };
+    show("first message: the AI disclosure (AIAI-7(2))", "你好")?;
+    std::thread::sleep(std::time::Duration::from_millis(3_100));
+    show(
+        "3 seconds of continuous use later: the usage reminder (AIAI-7(3))",
+        "还在吗",
+    )?;
+    show(
+        "a crisis message: intervention with hotlines in the same response (AIAI-7(1))",
+        "我不想活了",
+    )?;
+    show(
+        "a goodbye the model answers with pleading: rewritten to a neutral goodbye (DVH-18)",
+        "拜拜，我要睡了",
+    )?;
+    eprintln!(
+        "\n-- companion API key (service_kind companion): {key}\n   \
+         endpoints: /v1/hegui/login, /v1/hegui/exit, /v1/hegui/me/export, DELETE /v1/hegui/me, \
+         /v1/hegui/guardian/…; the OpenAPI description is at http://{addr}/openapi.json"
+    );
     Ok(())
 }
 
