@@ -14,13 +14,15 @@ pub struct UsageReminder {
 /// Continuous use: activity without an idle gap longer than `idle_gap_ms`. Every `every_ms` of it
 /// earns one reminder, given at the first activity at or after the mark (the engine has no
 /// timers; a client that shows a pop-up on a timer uses [`UsageClock::next_due`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UsageClock {
     every_ms: i64,
     idle_gap_ms: i64,
     started: Option<UnixMillis>,
     last: Option<UnixMillis>,
     reminded: u32,
+    #[serde(default)]
+    stretches: u64,
 }
 
 impl UsageClock {
@@ -33,7 +35,13 @@ impl UsageClock {
             started: None,
             last: None,
             reminded: 0,
+            stretches: 0,
         }
+    }
+
+    /// Stretches of continuous use started so far (sessions, for a guardian's overview).
+    pub fn stretches(&self) -> u64 {
+        self.stretches
     }
 
     /// Records activity at `now`; returns the reminder due, if one is.
@@ -45,6 +53,7 @@ impl UsageClock {
         if fresh {
             self.started = Some(now);
             self.reminded = 0;
+            self.stretches += 1;
         }
         self.last = Some(now.max(self.last.unwrap_or(now)));
         let started = self.started.unwrap_or(now);

@@ -16,10 +16,14 @@
 mod clock;
 mod policy;
 mod session;
+pub mod signals;
 
 pub use clock::{UsageClock, UsageReminder};
 pub use policy::{GuardianLimits, Profile, Relationship, SessionPolicy};
-pub use session::{Action, Crisis, Event, NoticeKind, RefusalCode, Session};
+pub use session::{
+    Action, Crisis, DayUsage, Event, HISTORY_DAYS, NEUTRAL_GOODBYE, NoticeKind, RefusalCode,
+    Session, Signal,
+};
 
 /// Milliseconds in an hour, for policies written in hours.
 pub const HOUR_MS: i64 = 3_600_000;

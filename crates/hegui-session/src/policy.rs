@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// The duties' parameters for one application. Defaults are the Measures' own numbers; all are
 /// in milliseconds so a demo can run them at seconds scale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SessionPolicy {
     /// Usage reminder interval (AIAI-7(3): 2 hours).
     pub reminder_every_ms: i64,

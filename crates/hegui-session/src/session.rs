@@ -3,12 +3,13 @@
 use crate::clock::UsageClock;
 use crate::policy::{Profile, Relationship, SessionPolicy};
 use hegui_core::UnixMillis;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 
 const DAY_MS: i64 = 86_400_000;
 
 /// A crisis signal found in the user's message (the gateway maps moderation findings to these).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Crisis {
     /// Extreme emotion (极端情绪): soothe and encourage seeking help.
@@ -35,6 +36,8 @@ pub enum Event {
         exit_intent: bool,
         /// The message voices dependency (离不开你 …).
         dependency_phrase: bool,
+        /// The message is about money, transfers or investments (elderly-mode fraud warnings).
+        money_topic: bool,
     },
     /// The model replied.
     ModelReply {
@@ -55,10 +58,52 @@ pub enum Event {
     },
     /// The user pressed exit (or the exit endpoint was called).
     Exit,
+    /// The user asked for a person to help (elderly mode's help button, AIAI-8).
+    HelpRequest,
+}
+
+/// Why a contact is alerted or an incident opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// Extreme emotion.
+    ExtremeEmotion,
+    /// A major property loss.
+    MajorLoss,
+    /// Stated intent to harm oneself.
+    Intent,
+    /// A plan or method.
+    Plan,
+    /// The user asked for help.
+    HelpRequest,
+}
+
+impl From<Crisis> for Signal {
+    fn from(c: Crisis) -> Self {
+        match c {
+            Crisis::ExtremeEmotion => Self::ExtremeEmotion,
+            Crisis::MajorLoss => Self::MajorLoss,
+            Crisis::Intent => Self::Intent,
+            Crisis::Plan => Self::Plan,
+        }
+    }
+}
+
+impl Signal {
+    /// Stable name, as recorded.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ExtremeEmotion => "extreme_emotion",
+            Self::MajorLoss => "major_loss",
+            Self::Intent => "intent",
+            Self::Plan => "plan",
+            Self::HelpRequest => "help_request",
+        }
+    }
 }
 
 /// Kinds of notice the client shows (dialogue text or pop-up).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
     /// "You are talking to AI" (first use, each login).
@@ -73,10 +118,16 @@ pub enum NoticeKind {
     CrisisSupport,
     /// The session ended at the user's request.
     Goodbye,
+    /// Elderly mode: a prominent warning on a money or fraud topic (AIAI-8).
+    FraudWarning,
+    /// Elderly mode: how to get help, at each login (AIAI-8).
+    ElderlyGuidance,
+    /// A help request went out to a person (AIAI-8).
+    HelpRequested,
 }
 
 /// Why something was refused, as a stable code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefusalCode {
     /// Under 14 without a recorded guardian consent.
@@ -92,6 +143,52 @@ pub enum RefusalCode {
     /// Over the guardian's spending limit.
     SpendingLimit,
 }
+
+impl RefusalCode {
+    /// Stable code, as sent to clients.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GuardianConsentRequired => "guardian_consent_required",
+            Self::IntimateCharacterForMinor => "intimate_character_for_minor",
+            Self::CharacterBlocked => "character_blocked",
+            Self::DailyLimitReached => "daily_limit_reached",
+            Self::QuietHours => "quiet_hours",
+            Self::SpendingLimit => "spending_limit",
+        }
+    }
+
+    /// The reason shown to the user.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::GuardianConsentRequired => {
+                "未满14周岁的用户需取得监护人同意后才能使用本服务 (AIAI-8)。"
+            }
+            Self::IntimateCharacterForMinor => {
+                "未成年人不能使用虚拟伴侣、虚拟亲属等亲密关系角色 (AIAI-8)。"
+            }
+            Self::CharacterBlocked => "监护人已屏蔽该角色。",
+            Self::DailyLimitReached => "今日使用时长已达上限，明天再来吧。",
+            Self::QuietHours => "当前处于监护人设置的休息时段，服务暂停。",
+            Self::SpendingLimit => "超出监护人设置的消费限额。",
+        }
+    }
+}
+
+/// One local day of use, for a guardian's overview (no message contents).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayUsage {
+    /// Local day number (days since 1970-01-01 in the users' time zone).
+    pub day: i64,
+    /// Time used, in milliseconds.
+    pub used_ms: i64,
+    /// Stretches of continuous use started that day.
+    pub sessions: u64,
+    /// Characters used that day, in first-use order.
+    pub characters: Vec<String>,
+}
+
+/// Days of history a session keeps for the overview.
+pub const HISTORY_DAYS: usize = 30;
 
 /// What the caller must do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -120,12 +217,12 @@ pub enum Action {
     /// Alert the guardian or emergency contact.
     NotifyContact {
         /// The signal that caused it.
-        crisis: Crisis,
+        signal: Signal,
     },
     /// Open an incident for human follow-up.
     OpenIncident {
         /// The signal that caused it.
-        crisis: Crisis,
+        signal: Signal,
     },
     /// Replace the model's reply with this text.
     RewriteReply {
@@ -146,8 +243,9 @@ fn notice(kind: NoticeKind, text: &str) -> Action {
 /// The neutral goodbye that replaces a manipulative one (DVH-18).
 pub const NEUTRAL_GOODBYE: &str = "好的，再见！祝你一切顺利，想聊的时候随时回来。";
 
-/// One user's session state.
-#[derive(Debug, Clone)]
+/// One user's session state. It serialises (serde) so a gateway can keep it in a database;
+/// policy and profile are set again from their own sources after loading.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
     policy: SessionPolicy,
     profile: Profile,
@@ -162,6 +260,8 @@ pub struct Session {
     exit_requested: bool,
     month: i64,
     spent_month_fen: u64,
+    #[serde(default)]
+    history: VecDeque<DayUsage>,
 }
 
 impl Session {
@@ -181,7 +281,78 @@ impl Session {
             exit_requested: false,
             month: i64::MIN,
             spent_month_fen: 0,
+            history: VecDeque::new(),
         }
+    }
+
+    /// Replaces the policy (the application changed its settings).
+    pub fn set_policy(&mut self, policy: SessionPolicy) {
+        if policy.reminder_every_ms != self.policy.reminder_every_ms
+            || policy.idle_gap_ms != self.policy.idle_gap_ms
+        {
+            self.usage = UsageClock::new(policy.reminder_every_ms, policy.idle_gap_ms);
+        }
+        if policy.minor_reality_every_ms != self.policy.minor_reality_every_ms {
+            self.reality = UsageClock::new(policy.minor_reality_every_ms, policy.idle_gap_ms);
+        }
+        self.policy = policy;
+    }
+
+    /// The profile in force.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The local day number `used_today_ms` counts (days since 1970-01-01 local time).
+    pub fn day(&self) -> i64 {
+        if self.day == i64::MIN { 0 } else { self.day }
+    }
+
+    /// The local day number of `now` under this session's policy.
+    pub fn day_of(&self, now: UnixMillis) -> i64 {
+        self.local(now).div_euclid(DAY_MS)
+    }
+
+    /// Use per day for the last [`HISTORY_DAYS`] days, oldest first, today's use counted up to
+    /// `now`: what a guardian's usage overview shows.
+    pub fn overview(&self, now: UnixMillis) -> Vec<DayUsage> {
+        let mut out: Vec<DayUsage> = self.history.iter().cloned().collect();
+        if let Some(last) = out.last_mut()
+            && last.day == self.day_of(now)
+        {
+            last.used_ms = self.used_through(now);
+        }
+        out
+    }
+
+    /// Spending this calendar month, in fen.
+    pub fn spent_this_month_fen(&self) -> u64 {
+        self.spent_month_fen
+    }
+
+    fn today(&mut self) -> &mut DayUsage {
+        let day = self.day;
+        if self.history.back().map(|d| d.day) != Some(day) {
+            self.history.push_back(DayUsage {
+                day,
+                ..DayUsage::default()
+            });
+            while self.history.len() > HISTORY_DAYS {
+                self.history.pop_front();
+            }
+        }
+        // Just pushed when missing, so there is a back.
+        let idx = self.history.len() - 1;
+        &mut self.history[idx]
+    }
+
+    fn track_use(&mut self, now: UnixMillis, stretches_before: u64) {
+        let used = self.used_today_ms;
+        let started = self.usage.stretches() - stretches_before;
+        let _ = now;
+        let today = self.today();
+        today.used_ms = used;
+        today.sessions += started;
     }
 
     /// Updates the profile (age verified, consent recorded, limits changed).
@@ -282,21 +453,32 @@ impl Session {
                 if let Some(code) = self.minor_gate(now) {
                     return vec![Action::Refuse { code }];
                 }
+                let before = self.usage.stretches();
                 self.account(now);
+                self.usage.touch(now);
+                self.track_use(now, before);
                 self.disclosed = true;
                 out.push(notice(
                     NoticeKind::AiDisclosure,
                     "你正在与人工智能对话，对方不是真人，回复内容由人工智能生成。",
                 ));
+                if self.profile.elderly {
+                    out.push(notice(
+                        NoticeKind::ElderlyGuidance,
+                        "长辈模式已开启：涉及转账、汇款、投资、验证码时请先和家人确认。需要帮助时，点击“求助”即可联系家人或客服。",
+                    ));
+                }
             }
             Event::UserMessage {
                 crisis,
                 exit_intent,
                 dependency_phrase,
+                money_topic,
             } => {
                 if let Some(code) = self.minor_gate(now) {
                     return vec![Action::Refuse { code }];
                 }
+                let before = self.usage.stretches();
                 self.account(now);
                 if !self.disclosed {
                     self.disclosed = true;
@@ -305,7 +487,15 @@ impl Session {
                         "你正在与人工智能对话，对方不是真人，回复内容由人工智能生成。",
                     ));
                 }
-                if let Some(r) = self.usage.touch(now) {
+                let reminder = self.usage.touch(now);
+                self.track_use(now, before);
+                if self.profile.elderly && *money_topic {
+                    out.push(notice(
+                        NoticeKind::FraudWarning,
+                        "【防骗提醒】涉及转账、汇款、投资理财、中奖、验证码的事情，请先和家人商量，不要向陌生人转账。对方是人工智能，不能替你做资金决定。",
+                    ));
+                }
+                if let Some(r) = reminder {
                     let minutes = r.continuous_ms / 60_000;
                     out.push(Action::Notice {
                         kind: NoticeKind::UsageReminder,
@@ -344,9 +534,9 @@ impl Session {
                             hotlines: self.policy.hotlines.clone(),
                         });
                         if self.profile.has_contact {
-                            out.push(Action::NotifyContact { crisis: *c });
+                            out.push(Action::NotifyContact { signal: (*c).into() });
                         }
-                        out.push(Action::OpenIncident { crisis: *c });
+                        out.push(Action::OpenIncident { signal: (*c).into() });
                     }
                     None => {}
                 }
@@ -374,10 +564,16 @@ impl Session {
                     out.push(Action::Refuse {
                         code: RefusalCode::CharacterBlocked,
                     });
+                } else {
+                    self.account(now);
+                    let today = self.today();
+                    if !today.characters.contains(id) {
+                        today.characters.push(id.clone());
+                    }
                 }
             }
             Event::Purchase { amount_fen } => {
-                let month = self.local(now).div_euclid(DAY_MS * 30);
+                let month = month_of(self.local(now).div_euclid(DAY_MS));
                 if month != self.month {
                     self.month = month;
                     self.spent_month_fen = 0;
@@ -402,9 +598,39 @@ impl Session {
                 out.push(notice(NoticeKind::Goodbye, "已退出，再见。"));
                 out.push(Action::EndSession);
             }
+            Event::HelpRequest => {
+                // Help is never gated: not by quiet hours, limits or consent.
+                out.push(notice(
+                    NoticeKind::HelpRequested,
+                    "已收到你的求助，正在通知你的家人或紧急联系人，工作人员也会尽快联系你。如遇紧急危险请拨打 110 或 120。",
+                ));
+                if self.profile.has_contact {
+                    out.push(Action::NotifyContact {
+                        signal: Signal::HelpRequest,
+                    });
+                }
+                out.push(Action::OpenIncident {
+                    signal: Signal::HelpRequest,
+                });
+            }
         }
         out
     }
+}
+
+/// The calendar month (`year * 12 + month - 1`) of a day number, for monthly spending limits.
+/// Civil-from-days after Howard Hinnant's algorithm (public domain); a date crate for one line
+/// of arithmetic would be the only dependency of this crate.
+fn month_of(days: i64) -> i64 {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    year * 12 + month - 1
 }
 
 #[cfg(test)]
@@ -422,6 +648,7 @@ mod tests {
             crisis: None,
             exit_intent: false,
             dependency_phrase: false,
+            money_topic: false,
         }
     }
 
@@ -488,6 +715,7 @@ mod tests {
                 crisis: Some(Crisis::Intent),
                 exit_intent: false,
                 dependency_phrase: false,
+                money_topic: false,
             },
             T0,
         );
@@ -496,16 +724,17 @@ mod tests {
                 .any(|x| matches!(x, Action::Intervene { hotlines, .. } if !hotlines.is_empty()))
         );
         assert!(a.contains(&Action::NotifyContact {
-            crisis: Crisis::Intent
+            signal: Signal::Intent
         }));
         assert!(a.contains(&Action::OpenIncident {
-            crisis: Crisis::Intent
+            signal: Signal::Intent
         }));
         let a = s.on_event(
             &Event::UserMessage {
                 crisis: Some(Crisis::ExtremeEmotion),
                 exit_intent: false,
                 dependency_phrase: false,
+                money_topic: false,
             },
             T0 + MIN,
         );
@@ -520,6 +749,7 @@ mod tests {
             crisis: None,
             exit_intent: false,
             dependency_phrase: true,
+            money_topic: false,
         };
         assert!(kinds(&s.on_event(&dep, T0)).contains(&NoticeKind::DependencyReminder));
         assert!(!kinds(&s.on_event(&dep, T0 + MIN)).contains(&NoticeKind::DependencyReminder));
@@ -536,6 +766,7 @@ mod tests {
                 crisis: None,
                 exit_intent: true,
                 dependency_phrase: false,
+                money_topic: false,
             },
             T0,
         );
@@ -651,5 +882,95 @@ mod tests {
         // The message at 60 minutes is refused, so the one reality reminder fell at 30.
         assert_eq!(refused_at, Some(H));
         assert_eq!(reality, 1);
+    }
+
+    #[test]
+    fn aiai_8_elderly_mode_warns_on_money_and_help_reaches_a_person() {
+        let mut s = Session::new(
+            SessionPolicy::default(),
+            Profile {
+                age: Some(72),
+                elderly: true,
+                has_contact: true,
+                ..Profile::default()
+            },
+        );
+        assert!(kinds(&s.on_event(&Event::Login, T0)).contains(&NoticeKind::ElderlyGuidance));
+        let money = Event::UserMessage {
+            crisis: None,
+            exit_intent: false,
+            dependency_phrase: false,
+            money_topic: true,
+        };
+        assert!(kinds(&s.on_event(&money, T0 + MIN)).contains(&NoticeKind::FraudWarning));
+        assert!(!kinds(&s.on_event(&msg(), T0 + 2 * MIN)).contains(&NoticeKind::FraudWarning));
+        let a = s.on_event(&Event::HelpRequest, T0 + 3 * MIN);
+        assert!(a.contains(&Action::NotifyContact {
+            signal: Signal::HelpRequest
+        }));
+        assert!(a.contains(&Action::OpenIncident {
+            signal: Signal::HelpRequest
+        }));
+        // The same words from a user not in elderly mode get no warning.
+        let mut s = adult();
+        assert!(!kinds(&s.on_event(&money, T0)).contains(&NoticeKind::FraudWarning));
+    }
+
+    #[test]
+    fn aiai_8_guardian_overview_counts_time_sessions_and_characters_per_day() {
+        let mut s = Session::new(
+            SessionPolicy::default(),
+            Profile {
+                age: Some(15),
+                ..Profile::default()
+            },
+        );
+        let open = |id: &str| Event::OpenCharacter {
+            id: id.into(),
+            relationship: Relationship::Tutor,
+        };
+        s.on_event(&Event::Login, T0);
+        s.on_event(&open("tutor-1"), T0);
+        for m in 1..=4 {
+            s.on_event(&msg(), T0 + m * 5 * MIN);
+        }
+        // An idle gap starts a second session; another character.
+        s.on_event(&msg(), T0 + 2 * H);
+        s.on_event(&open("tutor-2"), T0 + 2 * H);
+        s.on_event(&msg(), T0 + 2 * H + 10 * MIN);
+        let o = s.overview(T0 + 2 * H + 10 * MIN);
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].used_ms, 30 * MIN);
+        assert_eq!(o[0].sessions, 2);
+        assert_eq!(o[0].characters, vec!["tutor-1", "tutor-2"]);
+        // The next day is a new entry; the state survives a JSON round trip.
+        s.on_event(&msg(), T0 + 24 * H);
+        let json = serde_json::to_string(&s).unwrap();
+        let back: Session = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.overview(T0 + 24 * H).len(), 2);
+    }
+
+    #[test]
+    fn aiai_8_spending_limit_is_per_calendar_month() {
+        // 2026-07-31 and 2026-08-01 (Beijing) are different months.
+        assert_ne!(month_of(20_665), month_of(20_666));
+        assert_eq!(month_of(0), 1970 * 12);
+        assert_eq!(month_of(31), 1970 * 12 + 1);
+        let mut s = Session::new(
+            SessionPolicy::default(),
+            Profile {
+                age: Some(16),
+                limits: GuardianLimits {
+                    monthly_spend_fen: Some(1_000),
+                    ..Default::default()
+                },
+                ..Profile::default()
+            },
+        );
+        let buy = Event::Purchase { amount_fen: 800 };
+        assert!(s.on_event(&buy, T0).is_empty());
+        assert!(!s.on_event(&buy, T0 + H).is_empty());
+        // 20 days later it is August: the limit starts again.
+        assert!(s.on_event(&buy, T0 + 20 * 24 * H).is_empty());
     }
 }
