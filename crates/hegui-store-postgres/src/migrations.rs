@@ -11,8 +11,14 @@ use sqlx::{Executor, PgConnection};
 use crate::{db, to_i64};
 
 /// (version, name, SQL), in order.
-const MIGRATIONS: &[(u64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(u64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "companion",
+        include_str!("../migrations/0002_companion.sql"),
+    ),
+];
 
 /// Advisory lock key of the migrations: "hegui" in ASCII, then 1.
 const MIGRATION_LOCK: i64 = 0x6865_6775_6901;

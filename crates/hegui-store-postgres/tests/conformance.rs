@@ -136,6 +136,18 @@ async fn ds_16_two_processes_append_to_one_chain() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aiai_7_1_two_processes_never_claim_one_outbox_item_twice() {
+    let Some(db) = TestDb::create("aiai_7_1_two_processes_claim_outbox").await else {
+        return;
+    };
+    let (a, b) = tokio::join!(db.store(), db.store());
+    hegui_store::testing::concurrent_outbox_claims(&a, &b).await;
+    a.close().await;
+    b.close().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ds_16_processes_starting_together_migrate_once() {
     let Some(db) = TestDb::create("ds_16_processes_starting_together_migrate_once").await else {
         return;
@@ -152,7 +164,7 @@ async fn ds_16_processes_starting_together_migrate_once() {
         .fetch_all(stores[0].pool())
         .await
         .unwrap();
-    assert_eq!(versions, [1], "each migration applied once");
+    assert_eq!(versions, [1, 2], "each migration applied once");
     let heads: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_head")
         .fetch_one(stores[0].pool())
         .await

@@ -23,8 +23,10 @@ use std::time::Duration;
 
 use hegui_core::UnixMillis;
 use hegui_store::{
-    App, AppSettings, AuditEntry, AuditQuery, AuditRecord, Challenge, Disposal, DisposalLevel,
-    Message, Result, Sealer, Store, StoreError, User, UserCounts, Verification,
+    App, AppSettings, AuditEntry, AuditQuery, AuditRecord, Challenge, Character, CompanionProfile,
+    CompanionStats, DeletionReport, Disposal, DisposalLevel, Incident, IncidentQuery, Message,
+    OutboxAttempt, OutboxItem, OutboxStatus, Result, Sealer, SessionRecord, Store, StoreError,
+    User, UserCounts, Verification,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -546,6 +548,91 @@ async fn insert_message(conn: &mut SqliteConnection, m: &Message, sealed: Vec<u8
     Ok(())
 }
 
+// ---- companion duties: row mapping ----
+
+macro_rules! outbox_cols {
+    () => {
+        "id, app, user_id, kind, url, payload, created_at, next_attempt_at, attempts, status"
+    };
+}
+
+macro_rules! incident_cols {
+    () => {
+        "id, app, user_id, subject, kind, signal, request_id, opened_at, status, note, \
+         handled_by, updated_at"
+    };
+}
+
+fn to_json(what: &str, json: serde_json::Result<String>) -> Result<String> {
+    json.map_err(|e| unavailable(format!("{what}: {e}")))
+}
+
+fn session_from_row(row: &SqliteRow) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        app: row.try_get("app").map_err(db)?,
+        user: row.try_get("user_id").map_err(db)?,
+        state: row.try_get("state").map_err(db)?,
+        day: row.try_get("day").map_err(db)?,
+        used_today_ms: row.try_get("used_today_ms").map_err(db)?,
+        updated_at: row.try_get("updated_at").map_err(db)?,
+    })
+}
+
+fn profile_from_row(row: &SqliteRow) -> Result<CompanionProfile> {
+    let body: String = row.try_get("body").map_err(db)?;
+    serde_json::from_str(&body).map_err(|e| corrupt("profile", e))
+}
+
+fn character_from_row(row: &SqliteRow) -> Result<Character> {
+    let body: String = row.try_get("body").map_err(db)?;
+    serde_json::from_str(&body).map_err(|e| corrupt("character", e))
+}
+
+fn outbox_from_row(row: &SqliteRow) -> Result<OutboxItem> {
+    let status: String = row.try_get("status").map_err(db)?;
+    Ok(OutboxItem {
+        id: row.try_get("id").map_err(db)?,
+        app: row.try_get("app").map_err(db)?,
+        user: row.try_get("user_id").map_err(db)?,
+        kind: row.try_get("kind").map_err(db)?,
+        url: row.try_get("url").map_err(db)?,
+        payload: row.try_get("payload").map_err(db)?,
+        created_at: row.try_get("created_at").map_err(db)?,
+        next_attempt_at: row.try_get("next_attempt_at").map_err(db)?,
+        attempts: to_u32(row.try_get("attempts").map_err(db)?),
+        status: OutboxStatus::parse(&status).ok_or_else(|| corrupt("outbox status", &status))?,
+    })
+}
+
+fn attempt_from_row(row: &SqliteRow) -> Result<OutboxAttempt> {
+    let status: Option<i64> = row.try_get("status").map_err(db)?;
+    Ok(OutboxAttempt {
+        item: row.try_get("item").map_err(db)?,
+        n: to_u32(row.try_get("n").map_err(db)?),
+        at: row.try_get("at").map_err(db)?,
+        status: status.map(|s| u16::try_from(s).unwrap_or(0)),
+        error: row.try_get("error").map_err(db)?,
+        duration_ms: row.try_get("duration_ms").map_err(db)?,
+    })
+}
+
+fn incident_from_row(row: &SqliteRow) -> Result<Incident> {
+    Ok(Incident {
+        id: row.try_get("id").map_err(db)?,
+        app: row.try_get("app").map_err(db)?,
+        user: row.try_get("user_id").map_err(db)?,
+        subject: row.try_get("subject").map_err(db)?,
+        kind: row.try_get("kind").map_err(db)?,
+        signal: row.try_get("signal").map_err(db)?,
+        request_id: row.try_get("request_id").map_err(db)?,
+        opened_at: row.try_get("opened_at").map_err(db)?,
+        status: row.try_get("status").map_err(db)?,
+        note: row.try_get("note").map_err(db)?,
+        handled_by: row.try_get("handled_by").map_err(db)?,
+        updated_at: row.try_get("updated_at").map_err(db)?,
+    })
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<()> {
@@ -1040,5 +1127,507 @@ impl Store for SqliteStore {
         append_locked(&mut tx, vec![entry]).await?;
         tx.commit().await.map_err(db)?;
         Ok(deleted)
+    }
+    // ---- companion duties ----
+
+    async fn session_state(&self, app: &str, user: &str) -> Result<Option<SessionRecord>> {
+        sqlx::query(
+            "SELECT app, user_id, state, day, used_today_ms, updated_at FROM sessions \
+             WHERE app = ? AND user_id = ?",
+        )
+        .bind(app)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(session_from_row)
+        .transpose()
+    }
+
+    async fn put_session_state(&self, s: &SessionRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (app, user_id, state, day, used_today_ms, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app, user_id) DO UPDATE SET \
+             state = excluded.state, day = excluded.day, \
+             used_today_ms = excluded.used_today_ms, updated_at = excluded.updated_at",
+        )
+        .bind(&s.app)
+        .bind(&s.user)
+        .bind(&s.state)
+        .bind(s.day)
+        .bind(s.used_today_ms)
+        .bind(s.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn profile(&self, app: &str, user: &str) -> Result<Option<CompanionProfile>> {
+        sqlx::query("SELECT body FROM profiles WHERE app = ? AND user_id = ?")
+            .bind(app)
+            .bind(user)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(profile_from_row)
+            .transpose()
+    }
+
+    async fn put_profile(&self, p: &CompanionProfile) -> Result<()> {
+        let body = to_json("profile", serde_json::to_string(p))?;
+        sqlx::query(
+            "INSERT INTO profiles (app, user_id, body, age_band, guardian, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app, user_id) DO UPDATE SET \
+             body = excluded.body, age_band = excluded.age_band, \
+             guardian = excluded.guardian, updated_at = excluded.updated_at",
+        )
+        .bind(&p.app)
+        .bind(&p.user)
+        .bind(body)
+        .bind(&p.age_band)
+        .bind(&p.guardian)
+        .bind(p.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn wards(&self, app: &str, guardian: &str) -> Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT user_id FROM profiles WHERE app = ? AND guardian = ? ORDER BY user_id",
+        )
+        .bind(app)
+        .bind(guardian)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)
+    }
+
+    async fn put_character(&self, c: &Character) -> Result<()> {
+        let body = to_json("character", serde_json::to_string(c))?;
+        sqlx::query(
+            "INSERT INTO characters (app, id, body, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (app, id) DO UPDATE SET body = excluded.body, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&c.app)
+        .bind(&c.id)
+        .bind(body)
+        .bind(c.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn character(&self, app: &str, id: &str) -> Result<Option<Character>> {
+        sqlx::query("SELECT body FROM characters WHERE app = ? AND id = ?")
+            .bind(app)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?
+            .as_ref()
+            .map(character_from_row)
+            .transpose()
+    }
+
+    async fn characters(&self, app: &str) -> Result<Vec<Character>> {
+        sqlx::query("SELECT body FROM characters WHERE app = ? ORDER BY id")
+            .bind(app)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(character_from_row)
+            .collect()
+    }
+
+    async fn enqueue_outbox(&self, item: &OutboxItem) -> Result<()> {
+        sqlx::query(concat!(
+            "INSERT INTO outbox (",
+            outbox_cols!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&item.id)
+        .bind(&item.app)
+        .bind(&item.user)
+        .bind(&item.kind)
+        .bind(&item.url)
+        .bind(&item.payload)
+        .bind(item.created_at)
+        .bind(item.next_attempt_at)
+        .bind(i64::from(item.attempts))
+        .bind(item.status.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn claim_due_outbox(
+        &self,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: u64,
+    ) -> Result<Vec<OutboxItem>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Select and lease in one IMMEDIATE transaction: SQLite's write lock is held from the
+        // select on, so no other handle or process can claim the same rows in between.
+        let (_guard, mut tx) = self.begin_write().await?;
+        let mut items = sqlx::query(concat!(
+            "SELECT ",
+            outbox_cols!(),
+            " FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? \
+             ORDER BY next_attempt_at, id LIMIT ?"
+        ))
+        .bind(now)
+        .bind(to_i64(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(outbox_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        if items.is_empty() {
+            return Ok(items);
+        }
+        let mut qb = QueryBuilder::<Sqlite>::new("UPDATE outbox SET next_attempt_at = ");
+        qb.push_bind(lease_until).push(" WHERE id IN (");
+        let mut ids = qb.separated(", ");
+        for item in &items {
+            ids.push_bind(item.id.clone());
+        }
+        qb.push(")");
+        qb.build().execute(&mut *tx).await.map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        for item in &mut items {
+            item.next_attempt_at = lease_until;
+        }
+        Ok(items)
+    }
+
+    async fn record_outbox_attempt(
+        &self,
+        attempt: &OutboxAttempt,
+        status: OutboxStatus,
+        next_attempt_at: UnixMillis,
+    ) -> Result<()> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE outbox SET attempts = ?, status = ?, next_attempt_at = ? WHERE id = ?",
+        )
+        .bind(i64::from(attempt.n))
+        .bind(status.as_str())
+        .bind(next_attempt_at)
+        .bind(&attempt.item)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!(
+                "outbox item {}",
+                attempt.item
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO outbox_attempts (item, n, at, status, error, duration_ms) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&attempt.item)
+        .bind(i64::from(attempt.n))
+        .bind(attempt.at)
+        .bind(attempt.status.map(i64::from))
+        .bind(&attempt.error)
+        .bind(attempt.duration_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)
+    }
+
+    async fn outbox_items(
+        &self,
+        app: Option<&str>,
+        user: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<OutboxItem>> {
+        let mut qb =
+            QueryBuilder::<Sqlite>::new(concat!("SELECT ", outbox_cols!(), " FROM outbox WHERE 1"));
+        if let Some(app) = app {
+            qb.push(" AND app = ").push_bind(app.to_owned());
+        }
+        if let Some(user) = user {
+            qb.push(" AND user_id = ").push_bind(user.to_owned());
+        }
+        let limit = if limit == 0 { 100 } else { limit };
+        qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(to_i64(limit));
+        qb.build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(outbox_from_row)
+            .collect()
+    }
+
+    async fn outbox_attempts(&self, item: &str) -> Result<Vec<OutboxAttempt>> {
+        sqlx::query(
+            "SELECT item, n, at, status, error, duration_ms FROM outbox_attempts \
+             WHERE item = ? ORDER BY n",
+        )
+        .bind(item)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(attempt_from_row)
+        .collect()
+    }
+
+    async fn open_incident(&self, i: &Incident) -> Result<()> {
+        sqlx::query(concat!(
+            "INSERT INTO incidents (",
+            incident_cols!(),
+            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&i.id)
+        .bind(&i.app)
+        .bind(&i.user)
+        .bind(&i.subject)
+        .bind(&i.kind)
+        .bind(&i.signal)
+        .bind(&i.request_id)
+        .bind(i.opened_at)
+        .bind(&i.status)
+        .bind(&i.note)
+        .bind(&i.handled_by)
+        .bind(i.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn incident(&self, id: &str) -> Result<Option<Incident>> {
+        sqlx::query(concat!(
+            "SELECT ",
+            incident_cols!(),
+            " FROM incidents WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .as_ref()
+        .map(incident_from_row)
+        .transpose()
+    }
+
+    async fn incidents(&self, q: &IncidentQuery) -> Result<Vec<Incident>> {
+        let mut qb = QueryBuilder::<Sqlite>::new(concat!(
+            "SELECT ",
+            incident_cols!(),
+            " FROM incidents WHERE 1"
+        ));
+        if let Some(app) = &q.app {
+            qb.push(" AND app = ").push_bind(app.clone());
+        }
+        if let Some(user) = &q.user {
+            qb.push(" AND user_id = ").push_bind(user.clone());
+        }
+        if let Some(status) = &q.status {
+            qb.push(" AND status = ").push_bind(status.clone());
+        }
+        let limit = if q.limit == 0 { 100 } else { q.limit };
+        qb.push(" ORDER BY opened_at DESC, id DESC LIMIT ")
+            .push_bind(to_i64(limit));
+        qb.build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(incident_from_row)
+            .collect()
+    }
+
+    async fn update_incident(
+        &self,
+        id: &str,
+        status: &str,
+        note: Option<&str>,
+        by: &str,
+        at: UnixMillis,
+    ) -> Result<()> {
+        // A change without a note keeps the earlier note (acknowledging must not erase it).
+        let done = sqlx::query(
+            "UPDATE incidents SET status = ?, note = coalesce(?, note), handled_by = ?, \
+             updated_at = ? WHERE id = ?",
+        )
+        .bind(status)
+        .bind(note)
+        .bind(by)
+        .bind(at)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("incident {id}")));
+        }
+        Ok(())
+    }
+
+    async fn companion_stats(&self, app: &str, day: i64, edges: &[i64]) -> Result<CompanionStats> {
+        let mut stats = CompanionStats::default();
+        let bands = sqlx::query(
+            "SELECT age_band, count(*) AS n FROM profiles WHERE app = ? GROUP BY age_band",
+        )
+        .bind(app)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        for row in &bands {
+            let band: String = row.try_get("age_band").map_err(db)?;
+            stats
+                .age_bands
+                .insert(band, to_u64(row.try_get("n").map_err(db)?));
+        }
+        // One counted column per bucket, so the distribution is computed where the rows are.
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT ");
+        for i in 0..=edges.len() {
+            if i > 0 {
+                qb.push(", ");
+            }
+            qb.push("count(*) FILTER (WHERE 1");
+            if let Some(lo) = i.checked_sub(1).and_then(|j| edges.get(j)) {
+                qb.push(" AND used_today_ms >= ").push_bind(*lo);
+            }
+            if let Some(hi) = edges.get(i) {
+                qb.push(" AND used_today_ms < ").push_bind(*hi);
+            }
+            qb.push(")");
+        }
+        qb.push(" FROM sessions WHERE app = ")
+            .push_bind(app.to_owned())
+            .push(" AND day = ")
+            .push_bind(day);
+        let row = qb.build().fetch_one(&self.pool).await.map_err(db)?;
+        for i in 0..=edges.len() {
+            stats
+                .usage_buckets
+                .push(to_u64(row.try_get::<i64, _>(i).map_err(db)?));
+        }
+        let row = sqlx::query(
+            "SELECT count(*) FILTER (WHERE status IN ('open', 'acknowledged')) AS open, \
+             count(*) AS total FROM incidents WHERE app = ?",
+        )
+        .bind(app)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        stats.incidents_open = to_u64(row.try_get("open").map_err(db)?);
+        stats.incidents_total = to_u64(row.try_get("total").map_err(db)?);
+        Ok(stats)
+    }
+
+    async fn delete_user_data(&self, app: &str, user: &str) -> Result<DeletionReport> {
+        let (_guard, mut tx) = self.begin_write().await?;
+        let mut report = DeletionReport::default();
+        // (statement, where the count goes); every statement is keyed by (app, user).
+        let deletes: [(&str, &mut u64); 3] = [
+            (
+                "DELETE FROM messages WHERE app = ? AND user_id = ?",
+                &mut report.messages,
+            ),
+            (
+                "DELETE FROM challenges WHERE app = ? AND user_id = ?",
+                &mut report.challenges,
+            ),
+            (
+                "UPDATE incidents SET user_id = NULL WHERE app = ? AND user_id = ?",
+                &mut report.incidents_detached,
+            ),
+        ];
+        for (sql, count) in deletes {
+            *count = sqlx::query(sql)
+                .bind(app)
+                .bind(user)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected();
+        }
+        sqlx::query(
+            "DELETE FROM outbox_attempts WHERE item IN \
+             (SELECT id FROM outbox WHERE app = ? AND user_id = ?)",
+        )
+        .bind(app)
+        .bind(user)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        report.outbox = sqlx::query("DELETE FROM outbox WHERE app = ? AND user_id = ?")
+            .bind(app)
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        let flags: [(&str, &mut bool); 3] = [
+            (
+                "DELETE FROM sessions WHERE app = ? AND user_id = ?",
+                &mut report.session,
+            ),
+            (
+                "DELETE FROM profiles WHERE app = ? AND user_id = ?",
+                &mut report.profile,
+            ),
+            (
+                "DELETE FROM users WHERE app = ? AND id = ?",
+                &mut report.user,
+            ),
+        ];
+        for (sql, flag) in flags {
+            *flag = sqlx::query(sql)
+                .bind(app)
+                .bind(user)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?
+                .rows_affected()
+                > 0;
+        }
+        // Wards keep their profiles; only the link to the deleted guardian goes.
+        let wards = sqlx::query("SELECT body FROM profiles WHERE app = ? AND guardian = ?")
+            .bind(app)
+            .bind(user)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(profile_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        for mut ward in wards {
+            ward.guardian = None;
+            sqlx::query(
+                "UPDATE profiles SET body = ?, guardian = NULL WHERE app = ? AND user_id = ?",
+            )
+            .bind(to_json("profile", serde_json::to_string(&ward))?)
+            .bind(app)
+            .bind(&ward.user)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(report)
     }
 }

@@ -17,6 +17,11 @@ const MIGRATIONS: &[(u64, &str, &str)] = &[
         "lean audit indexes",
         include_str!("../migrations/0002_lean_audit_indexes.sql"),
     ),
+    (
+        3,
+        "companion",
+        include_str!("../migrations/0003_companion.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database's version.

@@ -51,6 +51,16 @@ async fn ds_16_concurrent_appends_from_two_handles_keep_one_chain() {
     hegui_store::testing::concurrent_appends(&a, &b).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aiai_7_1_two_handles_never_claim_one_outbox_item_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outbox.db");
+    // Opened one after the other: this test is about claims, not about opening a new file.
+    let a = open(&path).await;
+    let b = open(&path).await;
+    hegui_store::testing::concurrent_outbox_claims(&a, &b).await;
+}
+
 #[tokio::test]
 async fn open_creates_the_file_with_wal_and_normal_sync() {
     let dir = tempfile::tempdir().unwrap();
@@ -78,7 +88,7 @@ async fn open_creates_the_file_with_wal_and_normal_sync() {
         .fetch_all(store.pool())
         .await
         .unwrap();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
     store.close().await;
     // Reopening keeps the data and does not migrate again.
     let store = open(&path).await;
@@ -87,7 +97,7 @@ async fn open_creates_the_file_with_wal_and_normal_sync() {
         .fetch_one(store.pool())
         .await
         .unwrap();
-    assert_eq!(n, 2);
+    assert_eq!(n, 3);
 }
 
 #[tokio::test]

@@ -129,4 +129,75 @@ pub trait Store: Send + Sync {
     /// Deletes records older than `before` and appends the purge record that keeps the rest
     /// verifiable. Returns the number deleted (0 appends nothing).
     async fn purge_audit(&self, before: UnixMillis, now: UnixMillis) -> Result<u64>;
+
+    // ---- companion duties (AIAI, DVH-10, DVH-18) ----
+
+    /// A user's companion-session state.
+    async fn session_state(&self, app: &str, user: &str) -> Result<Option<SessionRecord>>;
+    /// Stores (replacing) a user's companion-session state.
+    async fn put_session_state(&self, s: &SessionRecord) -> Result<()>;
+    /// A user's companion profile.
+    async fn profile(&self, app: &str, user: &str) -> Result<Option<CompanionProfile>>;
+    /// Stores (replacing) a user's companion profile.
+    async fn put_profile(&self, p: &CompanionProfile) -> Result<()>;
+    /// The users whose linked guardian is `guardian`, sorted.
+    async fn wards(&self, app: &str, guardian: &str) -> Result<Vec<String>>;
+    /// Registers or replaces a character.
+    async fn put_character(&self, c: &Character) -> Result<()>;
+    /// One character.
+    async fn character(&self, app: &str, id: &str) -> Result<Option<Character>>;
+    /// An application's characters, by id.
+    async fn characters(&self, app: &str) -> Result<Vec<Character>>;
+    /// Queues a webhook call. Fails with `Conflict` if the id exists.
+    async fn enqueue_outbox(&self, item: &OutboxItem) -> Result<()>;
+    /// Claims up to `limit` pending items due at `now` (oldest `next_attempt_at` first) by moving
+    /// their `next_attempt_at` to `lease_until`, atomically, so that two workers (or two gateway
+    /// processes) never deliver one item at the same time. Returns them as claimed.
+    async fn claim_due_outbox(
+        &self,
+        now: UnixMillis,
+        lease_until: UnixMillis,
+        limit: u64,
+    ) -> Result<Vec<OutboxItem>>;
+    /// Records one attempt and the item's new state: `attempts` becomes `attempt.n`, `status`
+    /// and `next_attempt_at` are set. `NotFound` if the item is gone (deleted with its user).
+    async fn record_outbox_attempt(
+        &self,
+        attempt: &OutboxAttempt,
+        status: OutboxStatus,
+        next_attempt_at: UnixMillis,
+    ) -> Result<()>;
+    /// Outbox items, newest first, optionally of one application and user, at most `limit`
+    /// (0 means 100).
+    async fn outbox_items(
+        &self,
+        app: Option<&str>,
+        user: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<OutboxItem>>;
+    /// One item's attempts, in order.
+    async fn outbox_attempts(&self, item: &str) -> Result<Vec<OutboxAttempt>>;
+    /// Opens an incident. Fails with `Conflict` if the id exists.
+    async fn open_incident(&self, i: &Incident) -> Result<()>;
+    /// One incident.
+    async fn incident(&self, id: &str) -> Result<Option<Incident>>;
+    /// Incidents matching `q`, newest first.
+    async fn incidents(&self, q: &IncidentQuery) -> Result<Vec<Incident>>;
+    /// Sets an incident's status, note and handler. `NotFound` if there is none.
+    async fn update_incident(
+        &self,
+        id: &str,
+        status: &str,
+        note: Option<&str>,
+        by: &str,
+        at: UnixMillis,
+    ) -> Result<()>;
+    /// AIAI-9 statistics of one application: age bands, the usage distribution of local day
+    /// `day` over `edges` (milliseconds, ascending), incident counts.
+    async fn companion_stats(&self, app: &str, day: i64, edges: &[i64]) -> Result<CompanionStats>;
+    /// Deletes everything held about a user (messages, session, profile, challenges, outbox
+    /// items and their attempts, the user row; guardian links pointing at the user are cleared)
+    /// in one transaction; incidents stay with `user` cleared. Audit records are untouched: they
+    /// carry only keyed hashes. Deleting an unknown user reports zeros.
+    async fn delete_user_data(&self, app: &str, user: &str) -> Result<DeletionReport>;
 }

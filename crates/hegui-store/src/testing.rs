@@ -7,8 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::{
-    App, AppSettings, AuditEntry, AuditQuery, AuditRecord, Challenge, Disposal, DisposalLevel,
-    Message, Store, StoreError, UnverifiedPolicy, UserCounts, Verification,
+    App, AppSettings, AuditEntry, AuditQuery, AuditRecord, Challenge, Character, CompanionProfile,
+    CompanionStats, ConsentRecord, DeletionReport, Disposal, DisposalLevel, Incident,
+    IncidentQuery, Message, OutboxAttempt, OutboxItem, OutboxStatus, SessionRecord, Store,
+    StoreError, UnverifiedPolicy, UserCounts, Verification,
 };
 use hegui_audit::{PURGE_KIND, PurgeBody};
 
@@ -25,6 +27,7 @@ pub async fn conformance(store: &dyn Store) {
     purge(store).await;
     commit_request(store).await;
     challenge_attempts(store).await;
+    companion(store).await;
 }
 
 /// Attempts are claimed atomically: concurrent claims never exceed the limit.
@@ -128,6 +131,17 @@ async fn apps(store: &dyn Store) {
                 publish: false,
             },
             service_kind: "companion".into(),
+            session_policy: Some(hegui_session::SessionPolicy {
+                reminder_every_ms: 3_000,
+                ..Default::default()
+            }),
+            alert_webhook: Some("http://127.0.0.1:9/alerts".into()),
+            shutdown: Some(crate::ShutdownNotice {
+                announced_at: 1,
+                effective_at: 2,
+                text: "停服公告".into(),
+            }),
+            aiai9_alerted: vec!["registered".into()],
         },
         ..app(2)
     };
@@ -1088,4 +1102,835 @@ async fn futures_join<A: std::future::Future, B: std::future::Future>(
     b: B,
 ) -> (A::Output, B::Output) {
     tokio::join!(a, b)
+}
+
+// ---- companion duties (AIAI, DVH-10, DVH-18) ----
+
+/// Every companion-duty method. Outbox claims see the whole store, so the order matters: the
+/// outbox checks leave nothing claimable behind them.
+async fn companion(store: &dyn Store) {
+    companion_state(store).await;
+    aiai_7_1_outbox_delivery(store).await;
+    aiai_7_1_outbox_concurrent_claims(store).await;
+    aiai_7_1_incidents(store).await;
+    aiai_9_companion_stats(store).await;
+    aiai_6_delete_user_data(store).await;
+}
+
+fn session_record(app: &str, user: &str, day: i64, used: i64) -> SessionRecord {
+    SessionRecord {
+        app: app.into(),
+        user: user.into(),
+        state: format!(r#"{{"day":{day},"used":{used}}}"#),
+        day,
+        used_today_ms: used,
+        updated_at: 1_000 + used,
+    }
+}
+
+fn profile(app: &str, user: &str, band: &str, guardian: Option<&str>) -> CompanionProfile {
+    CompanionProfile {
+        app: app.into(),
+        user: user.into(),
+        age_band: band.into(),
+        guardian: guardian.map(Into::into),
+        updated_at: 7,
+        ..Default::default()
+    }
+}
+
+fn outbox_item(id: &str, app: &str, user: Option<&str>, created: i64, next: i64) -> OutboxItem {
+    OutboxItem {
+        id: id.into(),
+        app: app.into(),
+        user: user.map(Into::into),
+        kind: "guardian_alert".into(),
+        url: "http://127.0.0.1:9/alerts".into(),
+        payload: format!(r#"{{"id":"{id}","text":"提醒"}}"#),
+        created_at: created,
+        next_attempt_at: next,
+        attempts: 0,
+        status: OutboxStatus::Pending,
+    }
+}
+
+fn attempt(item: &str, n: u32, status: Option<u16>) -> OutboxAttempt {
+    OutboxAttempt {
+        item: item.into(),
+        n,
+        at: 10_000 + i64::from(n),
+        status,
+        error: status.is_none().then(|| "connection refused".into()),
+        duration_ms: 12,
+    }
+}
+
+fn incident(id: &str, app: &str, user: Option<&str>, opened: i64, status: &str) -> Incident {
+    Incident {
+        id: id.into(),
+        app: app.into(),
+        user: user.map(Into::into),
+        subject: format!("hmac-{}", user.unwrap_or("none")),
+        kind: "crisis".into(),
+        signal: "intent".into(),
+        request_id: Some(format!("req-{id}")),
+        opened_at: opened,
+        status: status.into(),
+        note: None,
+        handled_by: None,
+        updated_at: opened,
+    }
+}
+
+fn ids<'a>(items: impl IntoIterator<Item = &'a OutboxItem>) -> Vec<&'a str> {
+    items.into_iter().map(|i| i.id.as_str()).collect()
+}
+
+/// Session state, profiles, wards and characters: round trips and replace semantics.
+async fn companion_state(store: &dyn Store) {
+    let app = "app_comp";
+    assert_eq!(store.session_state(app, "u1").await.unwrap(), None);
+    let s = session_record(app, "u1", 19_000, 60_000);
+    store
+        .put_session_state(&s)
+        .await
+        .expect("put_session_state");
+    assert_eq!(store.session_state(app, "u1").await.unwrap(), Some(s));
+    let s2 = session_record(app, "u1", 19_001, 5);
+    store.put_session_state(&s2).await.unwrap();
+    assert_eq!(
+        store.session_state(app, "u1").await.unwrap(),
+        Some(s2),
+        "put_session_state replaces"
+    );
+    assert_eq!(store.session_state("app_other", "u1").await.unwrap(), None);
+
+    assert_eq!(store.profile(app, "u1").await.unwrap(), None);
+    let consent = ConsentRecord {
+        by: "g1".into(),
+        at: 5,
+        scope: "minor_service".into(),
+        text_version: "v1".into(),
+    };
+    let p = CompanionProfile {
+        declared_age: Some(12),
+        elderly: false,
+        guardian_consent: Some(consent.clone()),
+        emergency_contact: Some("contact-ref-1".into()),
+        limits: hegui_session::GuardianLimits {
+            daily_limit_ms: Some(3_600_000),
+            quiet_hours: Some((22, 7)),
+            monthly_spend_fen: Some(5_000),
+            blocked_characters: vec!["c9".into()],
+        },
+        sharing_consent: Some(ConsentRecord {
+            scope: "third_party_sharing".into(),
+            ..consent
+        }),
+        ..profile(app, "u1", "under_14", Some("g1"))
+    };
+    store.put_profile(&p).await.expect("put_profile");
+    assert_eq!(store.profile(app, "u1").await.unwrap(), Some(p.clone()));
+    assert_eq!(store.wards(app, "g1").await.unwrap(), vec!["u1".to_owned()]);
+    let replaced = CompanionProfile {
+        declared_age: Some(70),
+        elderly: true,
+        ..profile(app, "u1", "60_plus", None)
+    };
+    store.put_profile(&replaced).await.unwrap();
+    assert_eq!(
+        store.profile(app, "u1").await.unwrap(),
+        Some(replaced),
+        "put_profile replaces"
+    );
+    assert!(
+        store.wards(app, "g1").await.unwrap().is_empty(),
+        "a replaced profile drops the old guardian link"
+    );
+    for ward in ["w3", "w1", "w2"] {
+        store
+            .put_profile(&profile(app, ward, "14_17", Some("g2")))
+            .await
+            .unwrap();
+    }
+    store
+        .put_profile(&profile("app_other", "w0", "14_17", Some("g2")))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.wards(app, "g2").await.unwrap(),
+        vec!["w1".to_owned(), "w2".into(), "w3".into()],
+        "wards sorted, of one application"
+    );
+    assert!(store.wards(app, "nobody").await.unwrap().is_empty());
+
+    let character = |id: &str, name: &str, rel| Character {
+        app: app.into(),
+        id: id.into(),
+        name: name.into(),
+        relationship: rel,
+        updated_at: 3,
+    };
+    use hegui_session::Relationship;
+    assert!(store.characters(app).await.unwrap().is_empty());
+    let c2 = character("c2", "小伴", Relationship::Partner);
+    let c1 = character("c1", "老师", Relationship::Tutor);
+    store.put_character(&c2).await.expect("put_character");
+    store.put_character(&c1).await.unwrap();
+    store
+        .put_character(&Character {
+            app: "app_other".into(),
+            ..character("c0", "其他", Relationship::Friend)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.characters(app).await.unwrap(),
+        vec![c1.clone(), c2.clone()],
+        "characters by id, of one application"
+    );
+    let c1b = Character {
+        name: "朋友".into(),
+        relationship: Relationship::Friend,
+        updated_at: 4,
+        ..c1
+    };
+    store.put_character(&c1b).await.unwrap();
+    assert_eq!(
+        store.character(app, "c1").await.unwrap(),
+        Some(c1b),
+        "put_character replaces"
+    );
+    assert_eq!(store.character(app, "nope").await.unwrap(), None);
+    assert_eq!(store.character("app_other", "c1").await.unwrap(), None);
+}
+
+/// Webhook alerts (guardian, emergency contact, help requests) are queued, claimed under a
+/// lease, retried and recorded; delivered and dead items are never claimed again.
+async fn aiai_7_1_outbox_delivery(store: &dyn Store) {
+    let app = "app_ob";
+    let a = outbox_item("ob_a", app, Some("u1"), 10, 100);
+    let b = outbox_item("ob_b", app, Some("u2"), 20, 50);
+    let c = OutboxItem {
+        kind: "aiai9_threshold".into(),
+        ..outbox_item("ob_c", app, None, 30, 5_000)
+    };
+    for item in [&a, &b, &c] {
+        store.enqueue_outbox(item).await.expect("enqueue_outbox");
+    }
+    assert!(
+        matches!(store.enqueue_outbox(&a).await, Err(StoreError::Conflict(_))),
+        "enqueue_outbox of an existing id is a Conflict"
+    );
+    assert!(
+        store
+            .claim_due_outbox(40, 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claimed = store.claim_due_outbox(150, 1_000, 10).await.unwrap();
+    assert_eq!(ids(&claimed), ["ob_b", "ob_a"], "oldest due first");
+    assert!(claimed.iter().all(|i| i.next_attempt_at == 1_000));
+    assert_eq!(
+        claimed[1],
+        OutboxItem {
+            next_attempt_at: 1_000,
+            ..a.clone()
+        },
+        "claimed as stored, with the lease"
+    );
+    assert!(
+        store
+            .claim_due_outbox(150, 2_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a leased item is not claimed again"
+    );
+    assert!(
+        store
+            .claim_due_outbox(999, 2_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nor before its lease ends"
+    );
+    let claimed = store.claim_due_outbox(1_000, 3_000, 1).await.unwrap();
+    assert_eq!(
+        ids(&claimed),
+        ["ob_a"],
+        "claimable when the lease ends; limit kept"
+    );
+    assert!(
+        store
+            .claim_due_outbox(1_000, 3_000, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let b1 = attempt("ob_b", 1, Some(500));
+    store
+        .record_outbox_attempt(&b1, OutboxStatus::Pending, 1_500)
+        .await
+        .expect("record_outbox_attempt");
+    store
+        .record_outbox_attempt(&attempt("ob_a", 1, Some(200)), OutboxStatus::Delivered, 0)
+        .await
+        .unwrap();
+    let claimed = store.claim_due_outbox(10_000, 20_000, 10).await.unwrap();
+    assert_eq!(
+        ids(&claimed),
+        ["ob_b", "ob_c"],
+        "a delivered item is never claimed"
+    );
+    assert_eq!(claimed[0].attempts, 1);
+    let b2 = attempt("ob_b", 2, None);
+    store
+        .record_outbox_attempt(&b2, OutboxStatus::Dead, 0)
+        .await
+        .unwrap();
+    store
+        .record_outbox_attempt(&attempt("ob_c", 1, Some(204)), OutboxStatus::Delivered, 0)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_due_outbox(i64::MAX / 2, i64::MAX / 2, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "delivered and dead items are never claimed"
+    );
+    assert_eq!(
+        store.outbox_attempts("ob_b").await.unwrap(),
+        vec![b1, b2],
+        "attempts in order"
+    );
+    assert!(store.outbox_attempts("ob_none").await.unwrap().is_empty());
+    assert!(
+        matches!(
+            store
+                .record_outbox_attempt(&attempt("ob_none", 1, None), OutboxStatus::Dead, 0)
+                .await,
+            Err(StoreError::NotFound(_))
+        ),
+        "record_outbox_attempt of an unknown item is NotFound"
+    );
+
+    let items = store.outbox_items(None, None, 0).await.unwrap();
+    assert_eq!(ids(&items), ["ob_c", "ob_b", "ob_a"], "newest first");
+    assert_eq!(
+        items[1],
+        OutboxItem {
+            attempts: 2,
+            status: OutboxStatus::Dead,
+            next_attempt_at: 0,
+            ..b
+        }
+    );
+    assert_eq!(items[2].status, OutboxStatus::Delivered);
+    assert_eq!(
+        ids(&store.outbox_items(Some(app), Some("u1"), 0).await.unwrap()),
+        ["ob_a"]
+    );
+    assert_eq!(
+        ids(&store.outbox_items(Some(app), None, 2).await.unwrap()),
+        ["ob_c", "ob_b"]
+    );
+    assert!(
+        store
+            .outbox_items(Some("app_none"), None, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Concurrent claims never hand one item out twice.
+async fn aiai_7_1_outbox_concurrent_claims(store: &dyn Store) {
+    const N: usize = 20;
+    for i in 0..N {
+        let id = format!("ob_cc_{i:02}");
+        store
+            .enqueue_outbox(&outbox_item(&id, "app_cc", Some("u1"), 100, 100 + i as i64))
+            .await
+            .unwrap();
+    }
+    let claims = (0..8).map(|_| store.claim_due_outbox(1_000, 50_000, 3));
+    let mut claimed: Vec<String> = futures_util::future::join_all(claims)
+        .await
+        .into_iter()
+        .flat_map(|r| r.expect("concurrent claim_due_outbox"))
+        .map(|i| i.id)
+        .collect();
+    // What a skipped lock left behind is claimable afterwards; nothing is claimable twice.
+    claimed.extend(
+        store
+            .claim_due_outbox(1_000, 50_000, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id),
+    );
+    let total = claimed.len();
+    claimed.sort();
+    claimed.dedup();
+    assert_eq!(total, claimed.len(), "an item was claimed twice");
+    assert_eq!(claimed.len(), N, "every due item claimed once");
+    assert!(
+        store
+            .claim_due_outbox(49_999, 60_000, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for i in 0..N {
+        store
+            .record_outbox_attempt(
+                &attempt(&format!("ob_cc_{i:02}"), 1, Some(200)),
+                OutboxStatus::Delivered,
+                0,
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// Two handles (two processes) claiming the same outbox at once never deliver one item twice.
+pub async fn concurrent_outbox_claims(a: &dyn Store, b: &dyn Store) {
+    const N: usize = 60;
+    for i in 0..N {
+        a.enqueue_outbox(&outbox_item(
+            &format!("ob_two_{i:03}"),
+            "app_two",
+            None,
+            1,
+            1 + i as i64,
+        ))
+        .await
+        .unwrap();
+    }
+    async fn worker(store: &dyn Store) -> Vec<String> {
+        let mut out = Vec::new();
+        for _ in 0..40 {
+            let got = store.claim_due_outbox(1_000, 1_000_000, 2).await.unwrap();
+            out.extend(got.into_iter().map(|i| i.id));
+        }
+        out
+    }
+    let (ra, rb) = futures_join(worker(a), worker(b)).await;
+    let mut all: Vec<String> = ra.into_iter().chain(rb).collect();
+    all.extend(
+        a.claim_due_outbox(1_000, 1_000_000, 1_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id),
+    );
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(total, all.len(), "an item was claimed by both handles");
+    assert_eq!(all.len(), N, "every item claimed once");
+}
+
+/// Crises and help requests open incidents for human follow-up (人工接管).
+async fn aiai_7_1_incidents(store: &dyn Store) {
+    let i1 = incident("inc_1", "app_inc", Some("u1"), 100, "open");
+    let i2 = incident("inc_2", "app_inc", Some("u2"), 200, "open");
+    let i3 = Incident {
+        kind: "help_request".into(),
+        signal: "elderly_help".into(),
+        request_id: None,
+        ..incident("inc_3", "app_inc2", Some("u1"), 300, "open")
+    };
+    for i in [&i1, &i2, &i3] {
+        store.open_incident(i).await.expect("open_incident");
+    }
+    assert!(
+        matches!(store.open_incident(&i1).await, Err(StoreError::Conflict(_))),
+        "open_incident of an existing id is a Conflict"
+    );
+    assert_eq!(store.incident("inc_1").await.unwrap(), Some(i1.clone()));
+    assert_eq!(store.incident("inc_none").await.unwrap(), None);
+    let ids = |v: Vec<Incident>| v.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    let q = |app: Option<&str>, user: Option<&str>, status: Option<&str>, limit| IncidentQuery {
+        app: app.map(Into::into),
+        user: user.map(Into::into),
+        status: status.map(Into::into),
+        limit,
+    };
+    assert_eq!(
+        ids(store.incidents(&IncidentQuery::default()).await.unwrap()),
+        ["inc_3", "inc_2", "inc_1"],
+        "newest first"
+    );
+    assert_eq!(
+        store.incidents(&q(None, None, None, 1)).await.unwrap(),
+        vec![i3.clone()]
+    );
+    assert_eq!(
+        ids(store
+            .incidents(&q(Some("app_inc"), None, None, 0))
+            .await
+            .unwrap()),
+        ["inc_2", "inc_1"]
+    );
+    assert_eq!(
+        ids(store
+            .incidents(&q(None, Some("u1"), None, 0))
+            .await
+            .unwrap()),
+        ["inc_3", "inc_1"]
+    );
+    assert_eq!(
+        ids(store
+            .incidents(&q(Some("app_inc"), Some("u1"), None, 0))
+            .await
+            .unwrap()),
+        ["inc_1"]
+    );
+    assert!(
+        store
+            .incidents(&q(None, None, Some("acknowledged"), 0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    store
+        .update_incident("inc_1", "acknowledged", Some("已致电"), "admin", 400)
+        .await
+        .expect("update_incident");
+    let got = store.incident("inc_1").await.unwrap().unwrap();
+    assert_eq!(
+        got,
+        Incident {
+            status: "acknowledged".into(),
+            note: Some("已致电".into()),
+            handled_by: Some("admin".into()),
+            updated_at: 400,
+            ..i1.clone()
+        }
+    );
+    store
+        .update_incident("inc_1", "resolved", None, "admin2", 500)
+        .await
+        .unwrap();
+    let got = store.incident("inc_1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            got.status.as_str(),
+            got.note.as_deref(),
+            got.handled_by.as_deref()
+        ),
+        ("resolved", Some("已致电"), Some("admin2")),
+        "a change without a note keeps the earlier note"
+    );
+    assert_eq!(got.opened_at, 100, "opened_at never changes");
+    assert_eq!(
+        ids(store
+            .incidents(&q(None, None, Some("resolved"), 0))
+            .await
+            .unwrap()),
+        ["inc_1"]
+    );
+    assert!(
+        matches!(
+            store
+                .update_incident("inc_none", "resolved", None, "admin", 1)
+                .await,
+            Err(StoreError::NotFound(_))
+        ),
+        "update_incident of an unknown id is NotFound"
+    );
+}
+
+/// AIAI-9 statistics: age structure, usage distribution of one day, incidents.
+async fn aiai_9_companion_stats(store: &dyn Store) {
+    let app = "app_stats";
+    for (user, band) in [
+        ("u1", "under_14"),
+        ("u2", "14_17"),
+        ("u3", "14_17"),
+        ("u4", "60_plus"),
+    ] {
+        store
+            .put_profile(&profile(app, user, band, None))
+            .await
+            .unwrap();
+    }
+    store
+        .put_profile(&profile("app_stats2", "x", "18_59", None))
+        .await
+        .unwrap();
+    for (user, used) in [
+        ("u1", 0),
+        ("u2", 1_799_999),
+        ("u3", 1_800_000),
+        ("u4", 3_599_999),
+        ("u5", 3_600_000),
+        ("u6", 10_000_000),
+    ] {
+        store
+            .put_session_state(&session_record(app, user, 19_000, used))
+            .await
+            .unwrap();
+    }
+    // Another day and another application do not count.
+    store
+        .put_session_state(&session_record(app, "u7", 18_999, 100))
+        .await
+        .unwrap();
+    store
+        .put_session_state(&session_record("app_stats2", "u1", 19_000, 100))
+        .await
+        .unwrap();
+    for (id, status) in [
+        ("inc_s1", "open"),
+        ("inc_s2", "acknowledged"),
+        ("inc_s3", "resolved"),
+    ] {
+        store
+            .open_incident(&incident(id, app, Some("u1"), 10, status))
+            .await
+            .unwrap();
+    }
+    store
+        .open_incident(&incident("inc_s4", "app_stats2", None, 10, "open"))
+        .await
+        .unwrap();
+
+    let stats = store
+        .companion_stats(app, 19_000, &[1_800_000, 3_600_000])
+        .await
+        .expect("companion_stats");
+    assert_eq!(
+        stats,
+        CompanionStats {
+            age_bands: [("14_17", 2), ("60_plus", 1), ("under_14", 1)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+            usage_buckets: vec![2, 2, 2],
+            incidents_open: 2,
+            incidents_total: 3,
+        }
+    );
+    assert_eq!(
+        store
+            .companion_stats(app, 19_000, &[])
+            .await
+            .unwrap()
+            .usage_buckets,
+        vec![6],
+        "no edges: one bucket"
+    );
+    assert_eq!(
+        store
+            .companion_stats(app, 18_999, &[1_000])
+            .await
+            .unwrap()
+            .usage_buckets,
+        vec![1, 0]
+    );
+    assert_eq!(
+        store
+            .companion_stats("app_none", 19_000, &[1_800_000, 3_600_000])
+            .await
+            .unwrap(),
+        CompanionStats {
+            usage_buckets: vec![0, 0, 0],
+            ..Default::default()
+        }
+    );
+}
+
+/// Deleting a user's data (AIAI-6, DVH-18) removes everything held about them in one go, keeps
+/// incidents for the record without the user id, and unlinks the wards they were guardian of.
+async fn aiai_6_delete_user_data(store: &dyn Store) {
+    let app = "app_del";
+    for user in ["victim", "other"] {
+        store.touch_user(app, user, 1).await.unwrap();
+        for (i, role) in ["user", "assistant"].into_iter().enumerate() {
+            store
+                .put_message(&Message {
+                    app: app.into(),
+                    user: user.into(),
+                    request_id: format!("req-{user}"),
+                    role: role.into(),
+                    content: format!("{user} 的消息"),
+                    at: 10 + i as i64,
+                })
+                .await
+                .unwrap();
+        }
+        store
+            .put_session_state(&session_record(app, user, 19_000, 10))
+            .await
+            .unwrap();
+        store
+            .put_profile(&profile(app, user, "18_59", Some("g")))
+            .await
+            .unwrap();
+        store
+            .put_challenge(&Challenge {
+                app: app.into(),
+                user: user.into(),
+                code_hmac: "00".into(),
+                issued_at: 1,
+                subject_hmac: "11".into(),
+                masked: "138****0000".into(),
+                expires_at: 2,
+                attempts: 0,
+            })
+            .await
+            .unwrap();
+    }
+    // The victim is guardian of a ward here and of one in another application.
+    let ward = CompanionProfile {
+        declared_age: Some(13),
+        emergency_contact: Some("contact-ref".into()),
+        ..profile(app, "ward", "under_14", Some("victim"))
+    };
+    store.put_profile(&ward).await.unwrap();
+    let far_ward = profile("app_del2", "ward", "under_14", Some("victim"));
+    store.put_profile(&far_ward).await.unwrap();
+    for item in [
+        outbox_item("ob_del_1", app, Some("victim"), 1, i64::MAX / 2),
+        outbox_item("ob_del_2", app, Some("victim"), 2, i64::MAX / 2),
+        outbox_item("ob_del_3", app, Some("other"), 3, i64::MAX / 2),
+        outbox_item("ob_del_4", app, None, 4, i64::MAX / 2),
+    ] {
+        store.enqueue_outbox(&item).await.unwrap();
+    }
+    store
+        .record_outbox_attempt(
+            &attempt("ob_del_1", 1, Some(503)),
+            OutboxStatus::Pending,
+            i64::MAX / 2,
+        )
+        .await
+        .unwrap();
+    store
+        .record_outbox_attempt(
+            &attempt("ob_del_3", 1, Some(503)),
+            OutboxStatus::Pending,
+            i64::MAX / 2,
+        )
+        .await
+        .unwrap();
+    for (id, user) in [
+        ("inc_d1", "victim"),
+        ("inc_d2", "victim"),
+        ("inc_d3", "other"),
+    ] {
+        store
+            .open_incident(&incident(id, app, Some(user), 5, "open"))
+            .await
+            .unwrap();
+    }
+
+    let report = store
+        .delete_user_data(app, "victim")
+        .await
+        .expect("delete_user_data");
+    assert_eq!(
+        report,
+        DeletionReport {
+            messages: 2,
+            session: true,
+            profile: true,
+            challenges: 1,
+            outbox: 2,
+            incidents_detached: 2,
+            user: true,
+        }
+    );
+    assert!(store.messages(app, "victim").await.unwrap().is_empty());
+    assert_eq!(store.session_state(app, "victim").await.unwrap(), None);
+    assert_eq!(store.profile(app, "victim").await.unwrap(), None);
+    assert_eq!(store.challenge(app, "victim").await.unwrap(), None);
+    assert_eq!(store.user(app, "victim").await.unwrap(), None);
+    assert!(
+        store
+            .outbox_items(Some(app), Some("victim"), 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.outbox_attempts("ob_del_1").await.unwrap().is_empty());
+    assert!(
+        matches!(
+            store
+                .record_outbox_attempt(&attempt("ob_del_2", 1, None), OutboxStatus::Dead, 0)
+                .await,
+            Err(StoreError::NotFound(_))
+        ),
+        "a deleted item's attempt is NotFound"
+    );
+    for id in ["inc_d1", "inc_d2"] {
+        let got = store.incident(id).await.unwrap().expect("incident kept");
+        assert_eq!(got.user, None, "incident detached from the user");
+        assert_eq!(got.subject, "hmac-victim", "subject kept for the record");
+    }
+    assert!(
+        store
+            .incidents(&IncidentQuery {
+                user: Some("victim".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.profile(app, "ward").await.unwrap(),
+        Some(CompanionProfile {
+            guardian: None,
+            ..ward
+        }),
+        "the ward keeps its profile without the guardian"
+    );
+    assert!(store.wards(app, "victim").await.unwrap().is_empty());
+    assert_eq!(
+        store.profile("app_del2", "ward").await.unwrap(),
+        Some(far_ward),
+        "another application's user of the same id is untouched"
+    );
+
+    // The other user is untouched.
+    assert_eq!(store.messages(app, "other").await.unwrap().len(), 2);
+    assert!(store.session_state(app, "other").await.unwrap().is_some());
+    assert!(store.profile(app, "other").await.unwrap().is_some());
+    assert!(store.challenge(app, "other").await.unwrap().is_some());
+    assert!(store.user(app, "other").await.unwrap().is_some());
+    assert_eq!(store.outbox_attempts("ob_del_3").await.unwrap().len(), 1);
+    assert_eq!(
+        ids(&store.outbox_items(Some(app), None, 0).await.unwrap()),
+        ["ob_del_4", "ob_del_3"]
+    );
+    assert_eq!(
+        store
+            .incident("inc_d3")
+            .await
+            .unwrap()
+            .unwrap()
+            .user
+            .as_deref(),
+        Some("other")
+    );
+
+    assert_eq!(
+        store.delete_user_data(app, "victim").await.unwrap(),
+        DeletionReport::default(),
+        "deleting again reports nothing"
+    );
+    assert_eq!(
+        store.delete_user_data(app, "nobody").await.unwrap(),
+        DeletionReport::default(),
+        "deleting an unknown user reports nothing"
+    );
 }
