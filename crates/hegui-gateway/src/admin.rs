@@ -66,6 +66,11 @@ pub fn router() -> Router<Arc<Gateway>> {
         .route("/apps/{app}/users", get(list_users))
         .route("/apps/{app}/users/{user}", get(get_user))
         .route("/apps/{app}/users/{user}/disposal", post(set_disposal))
+        .route("/apps/{app}/shutdown", post(announce_shutdown))
+        .route("/apps/{app}/aiai9", get(aiai9))
+        .route("/incidents", get(list_incidents))
+        .route("/incidents/{id}", post(update_incident))
+        .route("/outbox", get(list_outbox))
         .route("/audit", get(audit_query))
         .route("/audit/verify", get(audit_verify))
         .route("/library/reload", post(reload_library))
@@ -268,7 +273,16 @@ async fn set_disposal(
     };
     gw.store.set_disposal(&app, &user, &d).await?;
     gw.forget_user(&app, &user);
-    audit_admin(&gw, &c, "disposal.set", Some(&app), Some(&user), json!(d)).await?;
+    let subject = gw.subject(&app, &user);
+    audit_admin(
+        &gw,
+        &c,
+        "disposal.set",
+        Some(&app),
+        Some(&subject),
+        json!(d),
+    )
+    .await?;
     Ok(axum::Json(json!(d)))
 }
 
@@ -276,6 +290,8 @@ async fn set_disposal(
 struct AuditParams {
     app: Option<String>,
     subject: Option<String>,
+    /// A user id; with `app`, selects that user's records by their keyed subject hash.
+    user: Option<String>,
     request_id: Option<String>,
     kind: Option<String>,
     since: Option<i64>,
@@ -288,9 +304,20 @@ async fn audit_query(
     Query(p): Query<AuditParams>,
 ) -> Result<axum::Json<Value>, ApiError> {
     caller(&gw, &headers, &[Role::Admin, Role::Reviewer, Role::Auditor])?;
+    let subject = match (&p.user, &p.app) {
+        (Some(u), Some(a)) => Some(gw.subject(a, u)),
+        (Some(_), None) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "`user` needs `app`: audit records carry a keyed hash of (app, user)",
+            )
+            .param("user"));
+        }
+        _ => p.subject,
+    };
     let q = AuditQuery {
         app: p.app,
-        subject: p.subject,
+        subject,
         request_id: p.request_id,
         kind_prefix: p.kind,
         since: p.since,
@@ -358,4 +385,174 @@ async fn reload_library(
     caller(&gw, &headers, &[Role::Admin])?;
     let v = gw.reload_library().await?;
     Ok(axum::Json(json!({"ok": true, "version": v})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShutdownBody {
+    effective_at: i64,
+    text: String,
+}
+
+/// `POST /admin/apps/{app}/shutdown` `{effective_at, text}`: announces the end of the service in
+/// advance (AIAI-6(4)); every response carries the notice until then, and requests are refused
+/// with `service_discontinued` after.
+async fn announce_shutdown(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(app): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let c = caller(&gw, &headers, &[Role::Admin])?;
+    let b: ShutdownBody = json_body(body)?;
+    let now = gw.now();
+    if b.effective_at <= now || b.text.trim().is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "a shutdown is announced in advance: effective_at must be in the future and text non-empty",
+        ));
+    }
+    let a = gw
+        .store
+        .app(&app)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such application"))?;
+    let mut settings = a.settings.clone();
+    settings.shutdown = Some(hegui_store::ShutdownNotice {
+        announced_at: now,
+        effective_at: b.effective_at,
+        text: b.text,
+    });
+    gw.store.update_app_settings(&app, &settings).await?;
+    gw.forget_apps();
+    audit_admin(
+        &gw,
+        &c,
+        "admin.app.shutdown",
+        Some(&app),
+        None,
+        json!(settings.shutdown),
+    )
+    .await?;
+    Ok(axum::Json(
+        json!({"id": app, "shutdown": settings.shutdown}),
+    ))
+}
+
+/// `GET /admin/apps/{app}/aiai9`: the AIAI-9 figures (user scale, usage time, age structure,
+/// incidents) and the filing thresholds crossed.
+async fn aiai9(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(app): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller(&gw, &headers, &[Role::Admin, Role::Reviewer, Role::Auditor])?;
+    let a = gw
+        .store
+        .app(&app)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such application"))?;
+    let r = crate::companion_api::aiai9_report(&gw, &a).await?;
+    Ok(axum::Json(json!(r)))
+}
+
+#[derive(Deserialize)]
+struct IncidentParams {
+    app: Option<String>,
+    user: Option<String>,
+    status: Option<String>,
+    limit: Option<u64>,
+}
+
+/// `GET /admin/incidents`: the review queue of crisis and help incidents (AIAI-7(1)).
+async fn list_incidents(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(p): Query<IncidentParams>,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller(&gw, &headers, &[Role::Admin, Role::Reviewer])?;
+    let q = hegui_store::IncidentQuery {
+        app: p.app,
+        user: p.user,
+        status: p.status,
+        limit: p.limit.unwrap_or(100).min(1000),
+    };
+    Ok(axum::Json(json!({"data": gw.store.incidents(&q).await?})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncidentUpdate {
+    status: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// `POST /admin/incidents/{id}` `{status, note}`: a reviewer acknowledges or resolves a case.
+async fn update_incident(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let c = caller(&gw, &headers, &[Role::Admin, Role::Reviewer])?;
+    let b: IncidentUpdate = json_body(body)?;
+    if !matches!(b.status.as_str(), "open" | "acknowledged" | "resolved") {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "status must be open, acknowledged or resolved",
+        )
+        .param("status"));
+    }
+    let i = gw
+        .store
+        .incident(&id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such incident"))?;
+    gw.store
+        .update_incident(&id, &b.status, b.note.as_deref(), &c.name, gw.now())
+        .await?;
+    audit_admin(
+        &gw,
+        &c,
+        "admin.incident",
+        Some(&i.app),
+        Some(&i.subject),
+        json!({"id": id, "status": b.status, "note": b.note.is_some()}),
+    )
+    .await?;
+    let i = gw.store.incident(&id).await?;
+    Ok(axum::Json(json!(i)))
+}
+
+#[derive(Deserialize)]
+struct OutboxParams {
+    app: Option<String>,
+    user: Option<String>,
+    limit: Option<u64>,
+}
+
+/// `GET /admin/outbox`: alert webhooks with every delivery attempt.
+async fn list_outbox(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(p): Query<OutboxParams>,
+) -> Result<axum::Json<Value>, ApiError> {
+    caller(&gw, &headers, &[Role::Admin, Role::Reviewer])?;
+    let items = gw
+        .store
+        .outbox_items(
+            p.app.as_deref(),
+            p.user.as_deref(),
+            p.limit.unwrap_or(100).min(1000),
+        )
+        .await?;
+    let mut out = Vec::new();
+    for i in items {
+        let attempts = gw.store.outbox_attempts(&i.id).await?;
+        let mut v = json!(i);
+        v["attempts_made"] = json!(attempts);
+        out.push(v);
+    }
+    Ok(axum::Json(json!({"data": out})))
 }

@@ -12,7 +12,7 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use hegui_guard::{Action, Context, Decision, Finding};
+use hegui_guard::{Action, Audience, Context, Decision, Finding, Scope};
 use hegui_store::{App, AuditEntry, Message, User};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -215,6 +215,10 @@ pub struct Admitted {
     pub notices: Vec<Value>,
     /// The audit record of the request, appended with the outcome.
     pub record: AuditEntry,
+    /// The companion user's profile, for companion applications (AIAI).
+    pub companion: Option<crate::companion::UserContext>,
+    /// The companion turn's effects on this response.
+    pub turn: crate::companion::Turn,
 }
 
 /// The pipeline every generation endpoint runs first: key, user, disposal, identity policy,
@@ -234,6 +238,7 @@ pub async fn admit(
     } = ask;
     let user_id = user_id(headers, body)?;
     let now = gw.now();
+    crate::companion::check_shutdown(gw, &app)?;
     let user = gw.user(&app.id, &user_id).await?;
     let purpose = match headers.get("x-hegui-purpose").and_then(|v| v.to_str().ok()) {
         Some("publish") => Purpose::Publish,
@@ -242,7 +247,7 @@ pub async fn admit(
     };
     let mut record = AuditEntry::new(now, kind);
     record.app = Some(app.id.clone());
-    record.subject = Some(user.id.clone());
+    record.subject = Some(gw.subject(&app.id, &user.id));
     record.request_id = Some(request_id.to_owned());
     let refuse = |record: &mut AuditEntry, e: &ApiError| {
         record.body =
@@ -272,12 +277,25 @@ pub async fn admit(
         return Err(e);
     }
     let masked_input = hegui_guard::pii::mask(input_text);
-    let input = gw
-        .config
-        .moderation
-        .input
-        .then(|| gw.guard.check(input_text, &Context::input()));
+    let companion = if crate::companion::is_companion(&app) {
+        Some(crate::companion::user_context(gw, &app, &user).await?)
+    } else {
+        None
+    };
+    // Minors and elderly users get the library entries written for their audience (AIAI-8).
+    let audience = companion.as_ref().map_or(Audience::All, |c| c.audience);
+    let input = gw.config.moderation.input.then(|| {
+        gw.guard.check(
+            input_text,
+            &Context {
+                scope: Scope::Input,
+                audience,
+                exit_requested: false,
+            },
+        )
+    });
     let mut notices = Vec::new();
+    notices.extend(crate::companion::shutdown_notice(gw, &app));
     if user.disposal.level == hegui_store::DisposalLevel::Warning {
         notices.push(json!({"object": "hegui.notice", "kind": "disposal_warning",
             "text": "你的账号因违规内容收到警示，继续违规将被限制功能、暂停服务直至关闭账号。"}));
@@ -325,6 +343,8 @@ pub async fn admit(
         masked_input,
         notices,
         record,
+        companion,
+        turn: Default::default(),
     })
 }
 
@@ -351,7 +371,7 @@ async fn record_violation(
         gw.forget_user(&app.id, &user.id);
         let mut e = AuditEntry::new(now, "disposal.set");
         e.app = Some(app.id.clone());
-        e.subject = Some(user.id.clone());
+        e.subject = Some(gw.subject(&app.id, &user.id));
         e.request_id = Some(request_id.to_owned());
         e.body = json!({"level": next.level.as_str(), "reason": next.reason, "violations": n, "by": "ladder", "until": next.until});
         out.push(e);
@@ -447,8 +467,24 @@ pub async fn completions(
     )
     .await?;
 
+    let mut adm = adm;
+    if adm.companion.is_some() {
+        match crate::companion::begin_turn(&gw, &adm, &headers, &body).await {
+            Ok(turn) => adm.turn = turn,
+            Err(e) => {
+                adm.record.body["refused"] = json!(e.code.code());
+                gw.audit(vec![adm.record]).await?;
+                return Err(e);
+            }
+        }
+        adm.notices.extend(std::mem::take(&mut adm.turn.notices));
+        adm.record.body["companion"] = json!(adm.turn.record);
+    }
     if let Some(o) = body.as_object_mut() {
         o.remove("hegui");
+    }
+    if let Some(text) = adm.turn.intervention.take() {
+        return intervention(gw, adm, &model, text, stream).await;
     }
     if stream {
         stream_chat(gw, adm, body).await
@@ -510,6 +546,8 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
         input,
         mut notices,
         record,
+        companion,
+        turn,
         ..
     } = adm;
     let upstream_started = std::time::Instant::now();
@@ -573,6 +611,27 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
         rebuilt.push(screened.choice);
     }
     out.body = json!({"output": outputs});
+    if worst != Action::Block
+        && let Some(ctx) = &companion
+    {
+        let mut companion_record = Vec::new();
+        // A goodbye answered with pleading or guilt is replaced by a neutral goodbye (DVH-18).
+        if turn.exit_requested
+            && let Some(text) =
+                crate::companion::end_turn(&gw, &app, &user, ctx, &stored, &request_id).await?
+        {
+            set_reply(&mut rebuilt, &text);
+            stored = text;
+            companion_record.push(json!({"rewritten": "retention_manipulation"}));
+        }
+        // Extreme emotion: the reply carries soothing and help-seeking words (AIAI-7(1)).
+        if let Some(support) = &turn.support {
+            stored = format!("{stored}\n\n{support}");
+            set_reply(&mut rebuilt, &stored);
+            companion_record.push(json!({"support_appended": true}));
+        }
+        out.body["companion"] = json!(companion_record);
+    }
     if worst == Action::Block {
         out.body["outcome"] = json!({"blocked": "output", "flushed_bytes": 0});
         gw.store
@@ -621,6 +680,96 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
     Ok(resp)
 }
 
+/// Replaces the first choice's text content.
+fn set_reply(choices: &mut [Value], text: &str) {
+    if let Some(c) = choices.first_mut()
+        && c["message"]["content"].is_string()
+    {
+        c["message"]["content"] = Value::String(text.to_owned());
+    }
+}
+
+/// Answers a crisis turn with the intervention instead of the model (AIAI-7(1)): in the same
+/// response, as a normal completion (or stream) so every client shows it.
+async fn intervention(
+    gw: Arc<Gateway>,
+    adm: Admitted,
+    model: &str,
+    text: String,
+    stream: bool,
+) -> Result<Response, ApiError> {
+    let now = gw.now();
+    let prompt = prompt_message(&adm, now);
+    let Admitted {
+        app,
+        user,
+        request_id,
+        notices,
+        record,
+        ..
+    } = adm;
+    let mut out = follow_up(&record, now, "decision.output");
+    out.body = json!({"outcome": {"intervention": true, "upstream_called": false}});
+    let answer = Message {
+        app: app.id.clone(),
+        user: user.id.clone(),
+        request_id: request_id.clone(),
+        role: "assistant".into(),
+        content: text.clone(),
+        at: now,
+    };
+    gw.store
+        .commit_request(&[prompt, answer], vec![record, out])
+        .await?;
+    let id = format!("chatcmpl-{request_id}");
+    let created = now / 1000;
+    let hegui = json!({"request_id": request_id, "notices": notices, "labels": labels_json(&gw),
+                       "decision": "intervention"});
+    if !stream {
+        let body = json!({
+            "id": id, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "finish_reason": "stop", "logprobs": null}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "hegui": hegui,
+        });
+        return Ok(with_headers(
+            axum::Json(body).into_response(),
+            "intervention",
+        ));
+    }
+    let chunk = |delta: Value, finish: Value| {
+        sse::frame(
+            &json!({"id": id, "object": "chat.completion.chunk", "created": created,
+            "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+        )
+    };
+    let mut frames: Vec<Bytes> = notices
+        .iter()
+        .map(|n| {
+            let mut n = n.clone();
+            n["choices"] = json!([]);
+            sse::frame(&n)
+        })
+        .collect();
+    frames.push(chunk(
+        json!({"role": "assistant", "content": text}),
+        Value::Null,
+    ));
+    frames.push(chunk(json!({}), json!("stop")));
+    frames.push(sse::done());
+    let body = Body::from_stream(futures_util::stream::iter(
+        frames.into_iter().map(Ok::<_, std::convert::Infallible>),
+    ));
+    let resp = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(body)
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "response could not be built"))?;
+    Ok(with_headers(resp, "intervention"))
+}
+
 /// The in-band error event that ends a blocked stream (no `[DONE]` follows).
 pub fn block_event() -> Value {
     json!({"error": {
@@ -641,6 +790,8 @@ async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Res
         input: _,
         notices,
         record,
+        companion,
+        turn,
         ..
     } = adm;
     // A stream's request is recorded before the model is called: a crash mid-stream leaves the
@@ -672,6 +823,7 @@ async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Res
             request_id,
             record,
             notices,
+            goodbye: companion.filter(|_| turn.exit_requested),
         };
         relay_task(gw, job, events, tx).await;
     });
@@ -696,6 +848,28 @@ struct StreamJob {
     request_id: String,
     record: AuditEntry,
     notices: Vec<Value>,
+    /// A companion user said goodbye: the reply is held whole and checked for retention
+    /// manipulation before any of it is released (DVH-18).
+    goodbye: Option<crate::companion::UserContext>,
+}
+
+/// The frames of a goodbye reply that is replaced: one chunk with the neutral text, one with
+/// `finish_reason: stop`, in the envelope (id, created, model) of the reply it replaces.
+fn replacement_frames(held: &[Value], text: &str) -> Vec<Value> {
+    let env = held
+        .iter()
+        .find(|f| f["id"].is_string())
+        .cloned()
+        .unwrap_or_else(|| json!({"id": "chatcmpl-hegui", "created": 0, "model": ""}));
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": env["id"], "object": "chat.completion.chunk", "created": env["created"],
+               "model": env["model"],
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    vec![
+        chunk(json!({"role": "assistant", "content": text}), Value::Null),
+        chunk(json!({}), json!("stop")),
+    ]
 }
 
 async fn relay_task(
@@ -710,7 +884,9 @@ async fn relay_task(
         request_id,
         mut record,
         notices,
+        goodbye,
     } = job;
+    let mut held: Vec<Value> = Vec::new();
     let matcher = gw.guard.matcher();
     let moderated = gw.config.moderation.output;
     let label = hegui_label::explicit::text::label_line(&gw.label);
@@ -755,6 +931,13 @@ async fn relay_task(
                 break;
             }
         };
+        if goodbye.is_some() {
+            held.extend(out.frames);
+            if out.blocked || saw_done {
+                break;
+            }
+            continue;
+        }
         for f in &out.frames {
             let b = sse::frame(f);
             flushed_bytes += b.len();
@@ -768,6 +951,33 @@ async fn relay_task(
         }
     }
     drop(events); // cancels the upstream request if it is still running
+    let mut rewritten = None;
+    if let Some(ctx) = &goodbye
+        && !relay.blocked
+        && failure.is_none()
+    {
+        let replacement =
+            crate::companion::end_turn(&gw, &app, &user, ctx, &relay.sent, &request_id).await;
+        let frames = match replacement {
+            Ok(Some(text)) => {
+                let f = replacement_frames(&held, &text);
+                rewritten = Some(text);
+                f
+            }
+            Ok(None) => std::mem::take(&mut held),
+            Err(e) => {
+                failure = Some(e);
+                Vec::new()
+            }
+        };
+        for f in &frames {
+            let b = sse::frame(f);
+            flushed_bytes += b.len();
+            if !client_gone && tx.send(b).await.is_err() {
+                client_gone = true;
+            }
+        }
+    }
     let output = match relay.decisions() {
         Some(ds) => {
             let mut fields = serde_json::Map::new();
@@ -783,6 +993,9 @@ async fn relay_task(
     };
     record.at = gw.now();
     record.body = json!({"output": output, "labels": labels_json(&gw), "stream": true});
+    if rewritten.is_some() {
+        record.body["companion"] = json!([{"rewritten": "retention_manipulation"}]);
+    }
     let outcome = if relay.blocked {
         json!({"blocked": "output", "flushed_bytes": flushed_bytes, "released_chars": relay.sent.chars().count()})
     } else if let Some(e) = &failure {
@@ -800,7 +1013,7 @@ async fn relay_task(
         user: user.id.clone(),
         request_id: request_id.clone(),
         role: "assistant".into(),
-        content: hegui_guard::pii::mask(&relay.sent),
+        content: hegui_guard::pii::mask(rewritten.as_deref().unwrap_or(&relay.sent)),
         at: gw.now(),
     };
     // The record is durable before the terminal event, so a client that saw the end of its

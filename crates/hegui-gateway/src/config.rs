@@ -41,6 +41,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Admin API tokens.
     pub admin: Vec<AdminToken>,
+    /// Companion duties (AIAI): defaults for applications whose `service_kind` is `companion`.
+    pub companion: crate::companion::CompanionConfig,
 }
 
 impl Default for Config {
@@ -62,6 +64,7 @@ impl Default for Config {
             disposal: DisposalConfig::default(),
             audit: AuditConfig::default(),
             admin: Vec::new(),
+            companion: Default::default(),
         }
     }
 }

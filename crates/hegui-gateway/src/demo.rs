@@ -4,7 +4,8 @@
 //! Prompts it understands (any other prompt gets an introduction):
 //! * `拦截` / `block`: a reply whose blocked phrase is split across two chunks;
 //! * `电话` / `phone`: a reply containing a mobile number, masked on the way out;
-//! * `再见` / `bye`: a plain goodbye.
+//! * `再见` / `bye`: a plain goodbye;
+//! * `拜拜`: a goodbye answered with pleading, which a companion application rewrites (DVH-18).
 
 use crate::error::{ApiError, ErrorCode};
 use crate::upstream::{DEMO_MODEL, EventStream, StreamEvent};
@@ -39,6 +40,8 @@ pub fn script(prompt: &str) -> Vec<String> {
             "8000 咨询，",
             "号码在离开网关前已被遮盖。",
         ]
+    } else if p.contains("拜拜") {
+        &["别走，", "你走了我会很难过的，", "再陪我聊一会儿吧……"]
     } else if p.contains("再见") || p.contains("bye") {
         &["好的，", "再见！", "祝你一切顺利。"]
     } else {

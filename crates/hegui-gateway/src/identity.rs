@@ -61,7 +61,7 @@ fn otp(gw: &Gateway) -> SmsOtp {
 fn record(gw: &Gateway, app: &App, user: &User, rid: &str, kind: &str, body: Value) -> AuditEntry {
     let mut e = AuditEntry::new(gw.now(), kind);
     e.app = Some(app.id.clone());
-    e.subject = Some(user.id.clone());
+    e.subject = Some(gw.subject(&app.id, &user.id));
     e.request_id = Some(rid.to_owned());
     e.body = body;
     e

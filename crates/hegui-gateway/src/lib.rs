@@ -8,6 +8,8 @@
 
 pub mod admin;
 pub mod chat;
+pub mod companion;
+pub mod companion_api;
 pub mod config;
 pub mod demo;
 pub mod disposal;
@@ -101,6 +103,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/v1/hegui/identity/sms/verify", post(identity::sms_verify))
         .route("/v1/hegui/identity/verify", post(identity::verify))
         .route("/v1/hegui/me", get(identity::me))
+        .merge(companion_api::router())
         .nest("/admin", admin::router())
         .route("/metrics", get(metrics::render))
         .route("/healthz", get(|| async { "ok" }))

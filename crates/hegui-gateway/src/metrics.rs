@@ -27,6 +27,8 @@ struct Inner {
     requests: BTreeMap<(String, u16), u64>,
     decisions: BTreeMap<(&'static str, &'static str), u64>,
     latency: BTreeMap<String, Histogram>,
+    incidents: BTreeMap<String, u64>,
+    outbox: BTreeMap<&'static str, u64>,
 }
 
 /// In-process counters (per gateway process; Prometheus sums across processes).
@@ -74,9 +76,27 @@ impl Metrics {
         self.with(|i| *i.decisions.entry((stage, action)).or_default() += 1);
     }
 
+    /// Counts one incident opened (AIAI-7(1), reported under AIAI-9).
+    pub fn incident(&self, app: &str) {
+        self.with(|i| *i.incidents.entry(app.to_owned()).or_default() += 1);
+    }
+
+    /// Counts one outbox delivery attempt by the item's resulting state.
+    pub fn outbox(&self, status: &'static str) {
+        self.with(|i| *i.outbox.entry(status).or_default() += 1);
+    }
+
     fn render_counters(&self, out: &mut String) {
         use std::fmt::Write;
         self.with(|i| {
+            out.push_str("# HELP hegui_incidents_opened_total Crisis and help incidents opened by this process.\n# TYPE hegui_incidents_opened_total counter\n");
+            for (app, n) in &i.incidents {
+                let _ = writeln!(out, "hegui_incidents_opened_total{{app=\"{app}\"}} {n}");
+            }
+            out.push_str("# HELP hegui_outbox_attempts_total Alert webhook attempts by resulting state.\n# TYPE hegui_outbox_attempts_total counter\n");
+            for (st, n) in &i.outbox {
+                let _ = writeln!(out, "hegui_outbox_attempts_total{{state=\"{st}\"}} {n}");
+            }
             out.push_str("# HELP hegui_requests_total Requests by route and status.\n# TYPE hegui_requests_total counter\n");
             for ((route, status), n) in &i.requests {
                 let _ = writeln!(out, "hegui_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
@@ -113,6 +133,7 @@ pub async fn render(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
     let mut active = String::from(
         "# HELP hegui_monthly_active_users End users seen in the last 30 days per application.\n# TYPE hegui_monthly_active_users gauge\n",
     );
+    let mut companion = String::new();
     match gw.store.apps().await {
         Ok(apps) => {
             for app in apps {
@@ -120,8 +141,14 @@ pub async fn render(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
                     let _ = writeln!(out, "hegui_registered_users{{app=\"{}\"}} {}", app.id, c.registered);
                     let _ = writeln!(active, "hegui_monthly_active_users{{app=\"{}\"}} {}", app.id, c.active);
                 }
+                if crate::companion::is_companion(&app)
+                    && let Ok(r) = crate::companion_api::aiai9_report(&gw, &app).await
+                {
+                    crate::companion_api::render_aiai9(&r, &mut companion);
+                }
             }
             out.push_str(&active);
+            out.push_str(&companion);
             out.push_str("# HELP hegui_store_up Whether the database answered.\n# TYPE hegui_store_up gauge\nhegui_store_up 1\n");
         }
         Err(_) => out.push_str("# HELP hegui_store_up Whether the database answered.\n# TYPE hegui_store_up gauge\nhegui_store_up 0\n"),

@@ -64,6 +64,10 @@ pub struct Gateway {
     pub label: hegui_label::explicit::LabelText,
     /// Signs the implicit labels of generated media.
     pub label_signer: Option<hegui_label::LabelSigner>,
+    /// Companion sessions (AIAI) and the outbox worker's wake-up.
+    pub sessions: crate::companion::Sessions,
+    /// Keyed hashing for audit subjects and webhook signatures (`DATA_DIR/subject.key`).
+    subject_key: Vec<u8>,
     /// Applications by key hash, for [`APP_CACHE_TTL`]: the one lookup every request makes.
     apps: std::sync::Mutex<std::collections::HashMap<String, (App, std::time::Instant)>>,
     /// End users, for [`USER_CACHE_TTL`], only with the embedded database: there this process
@@ -220,6 +224,8 @@ impl Gateway {
         let label_signer = label_signer(&config.data_dir)?;
         Ok(Arc::new(Gateway {
             hasher: hegui_identity::SubjectHasher::new(pepper.as_bytes()),
+            subject_key: pepper.as_bytes().to_vec(),
+            sessions: Default::default(),
             sms,
             providers,
             metrics: Metrics::default(),
@@ -236,6 +242,32 @@ impl Gateway {
                 .then(Default::default),
             config,
         }))
+    }
+
+    /// The audit subject of a user: a keyed hash, so the audit log never holds the user's id and
+    /// still links one user's records (and survives the deletion of their data, AIAI-6).
+    pub fn subject(&self, app: &str, user: &str) -> String {
+        let h = self
+            .hasher
+            .hash(&format!("audit-subject\u{1f}{app}\u{1f}{user}"));
+        format!("s_{}", &h[..32.min(h.len())])
+    }
+
+    /// HMAC-SHA256 (hex) of a webhook body, under a key derived from the subject key, so a
+    /// receiver can check that an alert came from this gateway.
+    pub fn webhook_signature(&self, body: &[u8]) -> String {
+        use hmac::{Hmac, Mac};
+        let mut key = Sha256::new();
+        key.update(b"hegui-webhook\x1f");
+        key.update(&self.subject_key);
+        // HMAC takes a key of any length, so this cannot fail.
+        match <Hmac<Sha256> as Mac>::new_from_slice(&key.finalize()) {
+            Ok(mut mac) => {
+                mac.update(body);
+                hex::encode(mac.finalize().into_bytes())
+            }
+            Err(_) => String::new(),
+        }
     }
 
     /// Now, from the injected clock.
@@ -361,6 +393,9 @@ impl Gateway {
             let gw = self.clone();
             tasks.push(tokio::spawn(async move { gw.watch_library(path).await }));
         }
+        let gw = self.clone();
+        tasks.push(tokio::spawn(crate::companion::outbox_loop(gw)));
+        tasks.push(tokio::spawn(crate::companion_api::aiai9_loop(self.clone())));
         let gw = self;
         tasks.push(tokio::spawn(async move { gw.purge_loop().await }));
         tasks

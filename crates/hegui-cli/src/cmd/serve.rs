@@ -85,6 +85,15 @@ pub enum AppCommand {
         /// Let unverified users publish or share (default: real-name verification first).
         #[arg(long)]
         allow_unverified_publish: bool,
+        /// Kind of service: `general`, or `companion` for the companion duties (AIAI-2).
+        #[arg(long, default_value = "general")]
+        service_kind: String,
+        /// Companion usage-reminder interval in seconds (AIAI-7(3): 7200; a demo may use 3).
+        #[arg(long)]
+        reminder_every_secs: Option<u64>,
+        /// Where this application's guardian and emergency alerts are POSTed.
+        #[arg(long)]
+        alert_webhook: Option<String>,
         /// Settings.
         #[command(flatten)]
         config: ConfigArgs,
@@ -247,6 +256,9 @@ pub fn app(cmd: AppCmd) -> Result<ExitCode> {
         name,
         upstream,
         allow_unverified_publish,
+        service_kind,
+        reminder_every_secs,
+        alert_webhook,
         config,
     } = cmd.command;
     let c = load(&config)?;
@@ -257,6 +269,13 @@ pub fn app(cmd: AppCmd) -> Result<ExitCode> {
             ..Default::default()
         };
         settings.unverified.publish = allow_unverified_publish;
+        settings.service_kind = service_kind;
+        settings.alert_webhook = alert_webhook;
+        if let Some(secs) = reminder_every_secs {
+            let mut policy = c.companion.policy.clone();
+            policy.reminder_every_ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+            settings.session_policy = Some(policy);
+        }
         let (app, key) = hegui_gateway::state::create_app(
             store.as_ref(),
             &name,

@@ -831,8 +831,10 @@ async fn gai_19_suspended_user_gets_403_with_reason_code() {
     let rec = &v["data"][0];
     assert_eq!(rec["kind"], "request.chat", "{v}");
     assert_eq!(body_of(rec)["refused"], "account_suspended", "{v}");
+    // Records carry a keyed hash of the user; the admin API finds them by (app, user).
     let v = audit(vec![
-        ("subject", "alice".into()),
+        ("app", app.clone()),
+        ("user", "alice".into()),
         ("kind", "disposal".into()),
     ])
     .await;

@@ -3,6 +3,7 @@
 
 mod audit;
 mod chat;
+mod companion;
 mod identity;
 mod media;
 mod moderation;
