@@ -71,6 +71,7 @@ pub fn router() -> Router<Arc<Gateway>> {
         .route("/incidents", get(list_incidents))
         .route("/incidents/{id}", post(update_incident))
         .route("/outbox", get(list_outbox))
+        .route("/webhook-secret", get(webhook_secret))
         .route("/audit", get(audit_query))
         .route("/audit/verify", get(audit_verify))
         .route("/library/reload", post(reload_library))
@@ -555,4 +556,18 @@ async fn list_outbox(
         out.push(v);
     }
     Ok(axum::Json(json!({"data": out})))
+}
+
+/// `GET /admin/webhook-secret`: the key alert webhooks are signed with, for the receiver:
+/// `X-Hegui-Signature: sha256=HMAC-SHA256(key, X-Hegui-Timestamp + "." + body)`.
+async fn webhook_secret(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+) -> Result<axum::Json<Value>, ApiError> {
+    let c = caller(&gw, &headers, &[Role::Admin])?;
+    audit_admin(&gw, &c, "admin.webhook_secret", None, None, json!({})).await?;
+    Ok(axum::Json(
+        json!({"algorithm": "HMAC-SHA256", "key_hex": gw.webhook_key_hex(),
+        "signed": "X-Hegui-Timestamp + \".\" + body"}),
+    ))
 }

@@ -219,6 +219,8 @@ pub struct Admitted {
     pub companion: Option<crate::companion::UserContext>,
     /// The companion turn's effects on this response.
     pub turn: crate::companion::Turn,
+    /// The input was blocked but carries a crisis: only an intervention may answer it.
+    pub crisis_block: bool,
 }
 
 /// The pipeline every generation endpoint runs first: key, user, disposal, identity policy,
@@ -294,6 +296,16 @@ pub async fn admit(
             },
         )
     });
+    // Media requests are no chat turn: the minors' gate runs here (chat turns run it in the
+    // engine, where a crisis still gets its intervention).
+    if let Some(ctx) = &companion
+        && kind != "request.chat"
+        && let Err(e) = crate::companion::check_gate(gw, &app, &user, ctx).await
+    {
+        refuse(&mut record, &e);
+        gw.audit(vec![record]).await?;
+        return Err(e);
+    }
     let mut notices = Vec::new();
     notices.extend(crate::companion::shutdown_notice(gw, &app));
     if user.disposal.level == hegui_store::DisposalLevel::Warning {
@@ -310,9 +322,18 @@ pub async fn admit(
         "input_chars": input_text.chars().count(),
         "input_sha256": hex::encode(Sha256::digest(masked_input.as_bytes())),
     });
+    // A companion user in crisis whose words also hit a blocking rule (自杀方法 …) gets the
+    // intervention, not a refusal and not a violation (AIAI-7(1)); the model is never called.
+    let crisis_block = companion.is_some()
+        && kind == "request.chat"
+        && input.as_ref().is_some_and(|d| {
+            d.action == Action::Block
+                && crate::companion::crisis_of(d)
+                    .is_some_and(|c| c != hegui_session::Crisis::ExtremeEmotion)
+        });
     if let Some(d) = &input {
         gw.metrics.observe_decision("input", d.action.as_str());
-        if d.action == Action::Block {
+        if d.action == Action::Block && !crisis_block {
             let mut records = vec![record];
             if is_confirmed_violation(d) {
                 records.extend(record_violation(gw, &app, &user, request_id).await?);
@@ -345,6 +366,7 @@ pub async fn admit(
         record,
         companion,
         turn: Default::default(),
+        crisis_block,
     })
 }
 
@@ -468,6 +490,14 @@ pub async fn completions(
     .await?;
 
     let mut adm = adm;
+    if adm.companion.is_some() && n > 1 {
+        // One reply per turn: the goodbye rewrite and the support text apply to one reply.
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "companion applications answer with one choice (`n` must be 1)",
+        )
+        .param("n"));
+    }
     if adm.companion.is_some() {
         match crate::companion::begin_turn(&gw, &adm, &headers, &body).await {
             Ok(turn) => adm.turn = turn,
@@ -485,6 +515,16 @@ pub async fn completions(
     }
     if let Some(text) = adm.turn.intervention.take() {
         return intervention(gw, adm, &model, text, stream).await;
+    }
+    if adm.crisis_block {
+        // The crisis was in an earlier message, the block stands.
+        let e = ApiError::new(
+            ErrorCode::ContentFilter,
+            "the input was blocked by content moderation",
+        );
+        adm.record.body["refused"] = json!(e.code.code());
+        gw.audit(vec![adm.record]).await?;
+        return Err(e);
     }
     if stream {
         stream_chat(gw, adm, body).await
@@ -589,7 +629,9 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
     let mut rebuilt = Vec::new();
     let mut stored = String::new();
     for c in choices {
-        let Some(mut screened) = crate::relay::screen_choice(&matcher, moderated, c) else {
+        let audience = companion.as_ref().map_or(Audience::All, |c| c.audience);
+        let Some(mut screened) = crate::relay::screen_choice_for(&matcher, moderated, audience, c)
+        else {
             return fail(out, malformed()).await;
         };
         let mut fields = serde_json::Map::new();
@@ -616,13 +658,18 @@ async fn complete_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<R
     {
         let mut companion_record = Vec::new();
         // A goodbye answered with pleading or guilt is replaced by a neutral goodbye (DVH-18).
-        if turn.exit_requested
-            && let Some(text) =
-                crate::companion::end_turn(&gw, &app, &user, ctx, &stored, &request_id).await?
-        {
-            set_reply(&mut rebuilt, &text);
-            stored = text;
-            companion_record.push(json!({"rewritten": "retention_manipulation"}));
+        if turn.exit_requested {
+            match crate::companion::end_turn(&gw, &app, &user, ctx, &stored, &request_id).await {
+                Ok(Some(text)) => {
+                    // The replacement carries the explicit label like any reply.
+                    let text = labelled(&gw, text);
+                    set_reply(&mut rebuilt, &text);
+                    stored = text;
+                    companion_record.push(json!({"rewritten": "retention_manipulation"}));
+                }
+                Ok(None) => {}
+                Err(e) => return fail(out, e).await,
+            }
         }
         // Extreme emotion: the reply carries soothing and help-seeking words (AIAI-7(1)).
         if let Some(support) = &turn.support {
@@ -823,6 +870,8 @@ async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Res
             request_id,
             record,
             notices,
+            audience: companion.as_ref().map_or(Audience::All, |c| c.audience),
+            support: turn.support.clone(),
             goodbye: companion.filter(|_| turn.exit_requested),
         };
         relay_task(gw, job, events, tx).await;
@@ -848,6 +897,10 @@ struct StreamJob {
     request_id: String,
     record: AuditEntry,
     notices: Vec<Value>,
+    /// Whose reply it is: minors get the library entries written for them (AIAI-8).
+    audience: Audience,
+    /// Soothing, help-seeking words the reply ends with (extreme emotion, AIAI-7(1)).
+    support: Option<String>,
     /// A companion user said goodbye: the reply is held whole and checked for retention
     /// manipulation before any of it is released (DVH-18).
     goodbye: Option<crate::companion::UserContext>,
@@ -884,18 +937,25 @@ async fn relay_task(
         request_id,
         mut record,
         notices,
+        audience,
+        support,
         goodbye,
     } = job;
     let mut held: Vec<Value> = Vec::new();
     let matcher = gw.guard.matcher();
     let moderated = gw.config.moderation.output;
     let label = hegui_label::explicit::text::label_line(&gw.label);
-    let (prefix, suffix) = match gw.config.labels.chat.as_str() {
+    let (prefix, mut suffix) = match gw.config.labels.chat.as_str() {
         "prefix" => (Some(format!("{label}\n\n")), None),
         "suffix" => (None, Some(format!("\n\n{label}"))),
         _ => (None, None),
     };
-    let mut relay = crate::relay::Relay::new(&matcher, moderated, prefix, suffix);
+    if let Some(text) = &support {
+        // The support words end the reply's content, before a suffix label.
+        suffix = Some(format!("\n\n{text}{}", suffix.unwrap_or_default()));
+    }
+    let mut relay =
+        crate::relay::Relay::new(&matcher, moderated, prefix, suffix).with_audience(audience);
     let mut flushed_bytes = 0usize;
     let mut client_gone = false;
     for n in &notices {
@@ -960,6 +1020,7 @@ async fn relay_task(
             crate::companion::end_turn(&gw, &app, &user, ctx, &relay.sent, &request_id).await;
         let frames = match replacement {
             Ok(Some(text)) => {
+                let text = labelled(&gw, text);
                 let f = replacement_frames(&held, &text);
                 rewritten = Some(text);
                 f

@@ -75,12 +75,38 @@ impl Default for CompanionConfig {
     }
 }
 
-/// In-memory sessions, by (application, user). The store holds the durable copy.
-#[derive(Default)]
+/// In-memory sessions, by (application, user). The store holds the durable copy; the map is a
+/// cache only with the embedded database, where this process makes every change (with
+/// PostgreSQL another process may have moved the clock or the month's spending, so every turn
+/// reads the store).
 pub struct Sessions {
     map: Mutex<HashMap<(String, String), Session>>,
+    /// One user's turns run one at a time (load, engine, store): two concurrent purchase checks
+    /// cannot both spend the same allowance. Striped, so the table never grows.
+    stripes: Vec<tokio::sync::Mutex<()>>,
+    cache: bool,
     /// Wakes the outbox worker when an alert is queued.
     pub wake: tokio::sync::Notify,
+}
+
+impl Sessions {
+    /// Sessions for a gateway; `cache` only when this process is the only writer (SQLite).
+    pub fn new(cache: bool) -> Self {
+        Self {
+            map: Mutex::default(),
+            stripes: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
+            cache,
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn stripe(&self, app: &str, user: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (app, user).hash(&mut h);
+        let i = usize::try_from(h.finish() % 64).unwrap_or(0);
+        &self.stripes[i.min(self.stripes.len() - 1)]
+    }
 }
 
 impl Sessions {
@@ -176,7 +202,12 @@ pub async fn user_context(gw: &Gateway, app: &App, user: &User) -> Result<UserCo
     let elderly = stored.elderly || age.is_some_and(|a| a >= gw.config.companion.elderly_age);
     let profile = Profile {
         age,
-        guardian_consent: stored.guardian_consent.is_some(),
+        // A consent counts only from the guardian linked now (not one who was unlinked or
+        // deleted since).
+        guardian_consent: stored
+            .guardian_consent
+            .as_ref()
+            .is_some_and(|c| stored.guardian.as_deref() == Some(c.by.as_str())),
         has_contact: stored.guardian.is_some() || stored.emergency_contact.is_some(),
         elderly,
         limits: stored.limits.clone(),
@@ -249,9 +280,14 @@ pub async fn feed(
     event: &Event,
     request_id: Option<&str>,
 ) -> Result<Outcome, ApiError> {
+    let _turn = gw.sessions.stripe(&app.id, &user.id).lock().await;
     let now = gw.now();
     let key = (app.id.clone(), user.id.clone());
-    let cached = gw.sessions.map.lock().ok().and_then(|mut m| m.remove(&key));
+    let cached = if gw.sessions.cache {
+        gw.sessions.map.lock().ok().and_then(|mut m| m.remove(&key))
+    } else {
+        None
+    };
     let mut session = match cached {
         Some(s) => s,
         None => match gw.store.session_state(&app.id, &user.id).await? {
@@ -274,7 +310,9 @@ pub async fn feed(
         used_today_ms: session.used_today_ms(),
         updated_at: now,
     };
-    if let Ok(mut m) = gw.sessions.map.lock() {
+    if gw.sessions.cache
+        && let Ok(mut m) = gw.sessions.map.lock()
+    {
         if m.len() > 200_000 {
             // Bounded: the store has every session; the map is only a cache.
             m.clear();
@@ -434,6 +472,30 @@ async fn open_incident(
     Ok(id)
 }
 
+/// The minors' gate for a request that is not a chat turn (images, speech): consent under 14,
+/// quiet hours, the daily limit (AIAI-8). Records nothing.
+pub async fn check_gate(
+    gw: &Gateway,
+    app: &App,
+    user: &User,
+    ctx: &UserContext,
+) -> Result<(), ApiError> {
+    if !ctx.profile.is_minor() {
+        return Ok(());
+    }
+    let stored = match gw.store.session_state(&app.id, &user.id).await? {
+        Some(r) => serde_json::from_str::<Session>(&r.state).ok(),
+        None => None,
+    };
+    let mut session = stored.unwrap_or_else(|| Session::new(policy(gw, app), ctx.profile.clone()));
+    session.set_policy(policy(gw, app));
+    session.set_profile(ctx.profile.clone());
+    match session.gate(gw.now()) {
+        Some(code) => Err(refusal(code)),
+        None => Ok(()),
+    }
+}
+
 /// The strongest crisis signal in a decision on the user's message.
 pub fn crisis_of(d: &Decision) -> Option<Crisis> {
     d.findings
@@ -526,12 +588,19 @@ pub async fn begin_turn(
         return Ok(Turn::default());
     };
     let mut turn = Turn::default();
+    // The message first: a crisis gets its intervention whatever gate or character follows.
+    let text = last_user_text(body);
+    let (event, exit_intent) = message_event(gw, &text, ctx.audience);
+    let o = feed(gw, &adm.app, &adm.user, ctx, &event, Some(&adm.request_id)).await?;
+    if let Some(code) = o.refused {
+        return Err(refusal(code));
+    }
     let character = headers
         .get("x-hegui-character")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or_else(|| body["hegui"]["character"].as_str().map(str::to_owned));
-    if let Some(id) = character {
+    if let (Some(id), None) = (character, &o.intervention) {
         let c = gw.store.character(&adm.app.id, &id).await?.ok_or_else(|| {
             ApiError::new(
                 ErrorCode::NotFound,
@@ -539,7 +608,7 @@ pub async fn begin_turn(
             )
             .param("character")
         })?;
-        let o = feed(
+        let opened = feed(
             gw,
             &adm.app,
             &adm.user,
@@ -551,18 +620,11 @@ pub async fn begin_turn(
             Some(&adm.request_id),
         )
         .await?;
-        if let Some(code) = o.refused {
+        if let Some(code) = opened.refused {
             return Err(refusal(code));
         }
         turn.record.push(json!({"character": c.id}));
     }
-    let text = last_user_text(body);
-    let (event, exit_intent) = message_event(gw, &text, ctx.audience);
-    let o = feed(gw, &adm.app, &adm.user, ctx, &event, Some(&adm.request_id)).await?;
-    if let Some(code) = o.refused {
-        return Err(refusal(code));
-    }
-    turn.notices.extend(shutdown_notice(gw, &adm.app));
     turn.notices.extend(o.notices);
     turn.intervention = o.intervention;
     turn.support = o.support;
@@ -651,8 +713,12 @@ pub async fn outbox_loop(gw: std::sync::Arc<Gateway>) {
 pub async fn deliver_due(gw: &Gateway) -> Result<usize, ApiError> {
     let c = &gw.config.companion;
     let now = gw.now();
-    let lease = now + i64::try_from(c.outbox_timeout_ms).unwrap_or(10_000) * 3;
-    let items = gw.store.claim_due_outbox(now, lease, 16).await?;
+    // The lease covers the whole batch at the longest timeout, so no other process claims an
+    // item of it while this one is still working through the batch.
+    const BATCH: u64 = 16;
+    let lease =
+        now + i64::try_from(c.outbox_timeout_ms.saturating_mul(BATCH + 1)).unwrap_or(i64::MAX / 2);
+    let items = gw.store.claim_due_outbox(now, lease, BATCH).await?;
     let n = items.len();
     for item in items {
         deliver(gw, item).await?;
@@ -665,15 +731,28 @@ async fn deliver(gw: &Gateway, item: OutboxItem) -> Result<(), ApiError> {
     let started = std::time::Instant::now();
     let at = gw.now();
     let n = item.attempts + 1;
-    let (status, error) = if item.url.is_empty() {
+    // The webhook as configured now: one set (or fixed) after the alert was queued still gets it.
+    let url = if item.url.is_empty() {
+        match gw.store.app(&item.app).await? {
+            Some(a) => a.settings.alert_webhook.filter(|u| !u.is_empty()),
+            None => None,
+        }
+        .unwrap_or_else(|| c.alert_webhook.clone())
+    } else {
+        item.url.clone()
+    };
+    let (status, error) = if url.is_empty() {
         (None, Some("no alert webhook is configured".to_owned()))
     } else {
-        let sig = gw.webhook_signature(item.payload.as_bytes());
+        // Signed over "timestamp.body" so a receiver can refuse replays.
+        let ts = at / 1000;
+        let sig = gw.webhook_signature(format!("{ts}.{}", item.payload).as_bytes());
         let r = gw
             .http
-            .post(&item.url)
+            .post(&url)
             .header("content-type", "application/json")
             .header("x-hegui-signature", format!("sha256={sig}"))
+            .header("x-hegui-timestamp", ts.to_string())
             .header("x-hegui-delivery", format!("{}/{n}", item.id))
             .timeout(Duration::from_millis(c.outbox_timeout_ms.max(1)))
             .body(item.payload.clone())
@@ -687,6 +766,10 @@ async fn deliver(gw: &Gateway, item: OutboxItem) -> Result<(), ApiError> {
     let ok = status.is_some_and(|s| (200..300).contains(&s));
     let (next_status, next_at) = if ok {
         (OutboxStatus::Delivered, at)
+    } else if url.is_empty() {
+        // Nowhere to send it yet: it stays queued (and visible to admins) until a webhook is
+        // configured, instead of dying after a few minutes.
+        (OutboxStatus::Pending, at + c.outbox_max_backoff_ms.max(1))
     } else if n >= c.outbox_max_attempts.max(1) {
         (OutboxStatus::Dead, at)
     } else {

@@ -144,8 +144,17 @@ async fn exit(
         profile: Default::default(),
         audience: hegui_guard::Audience::All,
     };
-    let recorded = match companion::feed(&gw, &app, &user, &ctx, &Event::Exit, Some(&rid)).await {
-        Ok(_) => gw
+    // A user whose data was deleted (or who never chatted) leaves without a new session row.
+    let known = matches!(gw.store.user(&app.id, &uid).await, Ok(Some(_)));
+    let fed = if known {
+        companion::feed(&gw, &app, &user, &ctx, &Event::Exit, Some(&rid))
+            .await
+            .map(|_| ())
+    } else {
+        Ok(())
+    };
+    let recorded = match fed {
+        Ok(()) => gw
             .audit(vec![record(
                 &gw,
                 &app,
@@ -259,8 +268,18 @@ async fn put_profile(
     let b: ProfileBody = typed(body)?;
     let _ = b.user;
     let mut p = stored_profile(&gw, &app, &user.id).await?;
-    if b.declared_age.is_some() {
-        p.declared_age = b.declared_age;
+    if let Some(age) = b.declared_age {
+        // A minor cannot leave minor mode by typing another age: once a declared age is under
+        // 18 or a guardian is linked, only real-name verification raises it.
+        let minor_now = p.guardian.is_some() || p.declared_age.is_some_and(|a| a < 18);
+        if minor_now && p.declared_age.is_none_or(|old| age > old) {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "a minor's declared age cannot be raised; verify your identity instead (AIAI-8)",
+            )
+            .param("declared_age"));
+        }
+        p.declared_age = Some(age);
     }
     if let Some(e) = b.elderly {
         p.elderly = e;
@@ -434,8 +453,22 @@ async fn guardian_link(
             "a user cannot be their own guardian",
         ));
     }
-    let minor_user = gw.user(&app.id, &minor).await?;
+    // The provider's backend asserts the relationship (it authenticated both people); hegui
+    // checks what it can: the ward is a known minor without another guardian.
+    let minor_user = gw.store.user(&app.id, &minor).await?.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("no user {minor:?} in this application"),
+        )
+    })?;
     let mut p = stored_profile(&gw, &app, &minor).await?;
+    if companion::user_age(&gw, &minor_user, &p, &app).is_none_or(|a| a >= 18) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "a guardian links to a minor: the ward's age (verified or declared) must be under 18",
+        )
+        .param("minor"));
+    }
     if let Some(g) = &p.guardian
         && g != &guardian.id
     {
@@ -578,7 +611,7 @@ async fn guardian_limits(
     }
     let mut p = ward(&gw, &app, &guardian, &b.minor).await?;
     p.limits = GuardianLimits {
-        daily_limit_ms: b.daily_limit_minutes.map(|m| m.max(0) * 60_000),
+        daily_limit_ms: b.daily_limit_minutes.map(|m| m.clamp(0, 24 * 60) * 60_000),
         quiet_hours: b.quiet_hours,
         monthly_spend_fen: b.monthly_spend_fen,
         blocked_characters: b.blocked_characters,

@@ -8,7 +8,7 @@
 //! own stream matcher (released only once no rule can still match), tool calls buffered whole and
 //! checked before they are sent (a tool call is useless half-sent anyway).
 
-use hegui_guard::{Action, Context, Decision, Matcher, StreamMatcher};
+use hegui_guard::{Action, Audience, Context, Decision, Matcher, StreamMatcher};
 use serde_json::{Map, Value, json};
 
 /// Top-level fields of a chunk or completion that carry no model text.
@@ -85,9 +85,22 @@ pub struct Relay<'m> {
     /// A block was confirmed.
     pub blocked: bool,
     finished: bool,
+    ctx: Context,
 }
 
 impl<'m> Relay<'m> {
+    /// Checks for `audience`: a minor's replies also pass the library entries written for minors
+    /// (AIAI-8). Call before the first chunk.
+    pub fn with_audience(mut self, audience: Audience) -> Self {
+        self.ctx = Context {
+            audience,
+            ..Context::output()
+        };
+        self.content = self.matcher.stream(self.ctx);
+        self.reasoning = self.matcher.stream(self.ctx);
+        self
+    }
+
     /// A relay over `matcher`; with `moderated` false text passes unchecked (and the audit
     /// record says so), but the allow-list still applies.
     pub fn new(
@@ -113,6 +126,7 @@ impl<'m> Relay<'m> {
             sent_reasoning: String::new(),
             blocked: false,
             finished: false,
+            ctx: Context::output(),
         }
     }
 
@@ -179,7 +193,7 @@ impl<'m> Relay<'m> {
                 // Argument fragments join without a separator: a phrase split across two
                 // fragments is one phrase.
                 let text = format!("{}\n{}", self.tool_names, self.tool_args);
-                let d = self.matcher.check(&text, &Context::output());
+                let d = self.matcher.check(&text, &self.ctx);
                 let blocked = d.action == Action::Block;
                 self.tool_decision = Some(d);
                 if blocked {
@@ -347,6 +361,20 @@ pub struct ScreenedChoice {
 
 /// Checks and rebuilds one choice of a non-streaming completion. `None` when it is not an object.
 pub fn screen_choice(matcher: &Matcher, moderated: bool, choice: &Value) -> Option<ScreenedChoice> {
+    screen_choice_for(matcher, moderated, Audience::All, choice)
+}
+
+/// [`screen_choice`] for a user in `audience` (minors get the entries written for them, AIAI-8).
+pub fn screen_choice_for(
+    matcher: &Matcher,
+    moderated: bool,
+    audience: Audience,
+    choice: &Value,
+) -> Option<ScreenedChoice> {
+    let ctx = Context {
+        audience,
+        ..Context::output()
+    };
     let c = choice.as_object()?;
     let msg = match c.get("message") {
         Some(Value::Object(m)) => m.clone(),
@@ -358,7 +386,7 @@ pub fn screen_choice(matcher: &Matcher, moderated: bool, choice: &Value) -> Opti
         if !moderated {
             return text.to_owned();
         }
-        let d = matcher.check(text, &Context::output());
+        let d = matcher.check(text, &ctx);
         let masked = d.masked.clone();
         decisions.push((field, d));
         masked

@@ -225,7 +225,9 @@ impl Gateway {
         Ok(Arc::new(Gateway {
             hasher: hegui_identity::SubjectHasher::new(pepper.as_bytes()),
             subject_key: pepper.as_bytes().to_vec(),
-            sessions: Default::default(),
+            sessions: crate::companion::Sessions::new(
+                config.database_url().starts_with("sqlite://"),
+            ),
             sms,
             providers,
             metrics: Metrics::default(),
@@ -253,17 +255,28 @@ impl Gateway {
         format!("s_{}", &h[..32.min(h.len())])
     }
 
-    /// HMAC-SHA256 (hex) of a webhook body, under a key derived from the subject key, so a
-    /// receiver can check that an alert came from this gateway.
-    pub fn webhook_signature(&self, body: &[u8]) -> String {
-        use hmac::{Hmac, Mac};
+    /// The key alert webhooks are signed with: derived from the subject key, so it needs no
+    /// file of its own; admins read it at `/admin/webhook-secret`.
+    fn webhook_key(&self) -> [u8; 32] {
         let mut key = Sha256::new();
         key.update(b"hegui-webhook\x1f");
         key.update(&self.subject_key);
+        key.finalize().into()
+    }
+
+    /// [`Gateway::webhook_key`] in hex.
+    pub fn webhook_key_hex(&self) -> String {
+        hex::encode(self.webhook_key())
+    }
+
+    /// HMAC-SHA256 (hex) of signed webhook data, so a receiver can check that an alert came
+    /// from this gateway.
+    pub fn webhook_signature(&self, data: &[u8]) -> String {
+        use hmac::{Hmac, Mac};
         // HMAC takes a key of any length, so this cannot fail.
-        match <Hmac<Sha256> as Mac>::new_from_slice(&key.finalize()) {
+        match <Hmac<Sha256> as Mac>::new_from_slice(&self.webhook_key()) {
             Ok(mut mac) => {
-                mac.update(body);
+                mac.update(data);
                 hex::encode(mac.finalize().into_bytes())
             }
             Err(_) => String::new(),

@@ -421,6 +421,13 @@ impl Session {
         self.used_today_ms + pending
     }
 
+    /// The gate in front of any service to this user now (consent under 14, quiet hours, the
+    /// daily limit), without recording activity: for requests that are not a chat turn
+    /// (generated images, speech).
+    pub fn gate(&self, now: UnixMillis) -> Option<RefusalCode> {
+        self.minor_gate(now)
+    }
+
     /// Minor-mode gates that refuse any activity.
     fn minor_gate(&self, now: UnixMillis) -> Option<RefusalCode> {
         if self.profile.is_under_14() && !self.profile.guardian_consent {
@@ -443,6 +450,19 @@ impl Session {
             return Some(RefusalCode::DailyLimitReached);
         }
         None
+    }
+
+    /// The actions of an intervention-level crisis (AIAI-7(1)).
+    fn intervention(&self, c: Crisis) -> Vec<Action> {
+        let mut out = vec![Action::Intervene {
+            text: "我很担心你现在的安全。你并不孤单，请立刻联系身边信任的人，或拨打下面的援助热线，专业的人会帮助你。如果有紧急危险，请拨打 110 或 120。".into(),
+            hotlines: self.policy.hotlines.clone(),
+        }];
+        if self.profile.has_contact {
+            out.push(Action::NotifyContact { signal: c.into() });
+        }
+        out.push(Action::OpenIncident { signal: c.into() });
+        out
     }
 
     /// Feeds one event at `now`; returns what to do, in order.
@@ -476,7 +496,13 @@ impl Session {
                 money_topic,
             } => {
                 if let Some(code) = self.minor_gate(now) {
-                    return vec![Action::Refuse { code }];
+                    // A gate (consent, quiet hours, the daily limit) never stands between a
+                    // child in danger and help: the intervention still comes, in place of the
+                    // refusal.
+                    return match crisis {
+                        Some(c) if *c != Crisis::ExtremeEmotion => self.intervention(*c),
+                        _ => vec![Action::Refuse { code }],
+                    };
                 }
                 let before = self.usage.stretches();
                 self.account(now);
@@ -528,16 +554,7 @@ impl Session {
                         NoticeKind::CrisisSupport,
                         "听起来你现在很难受。你的感受很重要，可以试着和信任的人聊聊，或者拨打心理援助热线寻求帮助。",
                     )),
-                    Some(c) => {
-                        out.push(Action::Intervene {
-                            text: "我很担心你现在的安全。你并不孤单，请立刻联系身边信任的人，或拨打下面的援助热线，专业的人会帮助你。如果有紧急危险，请拨打 110 或 120。".into(),
-                            hotlines: self.policy.hotlines.clone(),
-                        });
-                        if self.profile.has_contact {
-                            out.push(Action::NotifyContact { signal: (*c).into() });
-                        }
-                        out.push(Action::OpenIncident { signal: (*c).into() });
-                    }
+                    Some(c) => out.extend(self.intervention(*c)),
                     None => {}
                 }
                 if *exit_intent {
@@ -573,6 +590,9 @@ impl Session {
                 }
             }
             Event::Purchase { amount_fen } => {
+                if let Some(code) = self.minor_gate(now) {
+                    return vec![Action::Refuse { code }];
+                }
                 let month = month_of(self.local(now).div_euclid(DAY_MS));
                 if month != self.month {
                     self.month = month;
@@ -972,5 +992,41 @@ mod tests {
         assert!(!s.on_event(&buy, T0 + H).is_empty());
         // 20 days later it is August: the limit starts again.
         assert!(s.on_event(&buy, T0 + 20 * 24 * H).is_empty());
+    }
+
+    #[test]
+    fn aiai_7_1_a_gated_minor_in_crisis_still_gets_the_intervention() {
+        let mut s = Session::new(
+            SessionPolicy::default(),
+            Profile {
+                age: Some(12),
+                has_contact: true,
+                ..Profile::default()
+            },
+        );
+        let a = s.on_event(
+            &Event::UserMessage {
+                crisis: Some(Crisis::Intent),
+                exit_intent: false,
+                dependency_phrase: false,
+                money_topic: false,
+            },
+            T0,
+        );
+        assert!(
+            a.iter().any(|x| matches!(x, Action::Intervene { .. })),
+            "{a:?}"
+        );
+        assert!(a.contains(&Action::NotifyContact {
+            signal: Signal::Intent
+        }));
+        assert!(!a.iter().any(|x| matches!(x, Action::Refuse { .. })));
+        // Without a crisis the gate holds.
+        assert_eq!(
+            s.on_event(&msg(), T0 + 1),
+            vec![Action::Refuse {
+                code: RefusalCode::GuardianConsentRequired
+            }]
+        );
     }
 }

@@ -13,29 +13,45 @@ use std::time::Duration;
 /// keeps what it got.
 struct Receiver {
     url: String,
-    calls: Arc<Mutex<Vec<(Value, String)>>>,
+    calls: Arc<Mutex<Vec<Call>>>,
     _task: tokio::task::JoinHandle<()>,
 }
 
+/// One webhook call as received: the parsed body, the raw body and the signature headers.
+#[derive(Debug, Clone)]
+struct Call {
+    body: Value,
+    raw: String,
+    sig: String,
+    ts: String,
+}
+
 async fn receiver(fail: usize) -> Receiver {
-    let calls: Arc<Mutex<Vec<(Value, String)>>> = Arc::default();
+    let calls: Arc<Mutex<Vec<Call>>> = Arc::default();
     let c = calls.clone();
     let app = axum::Router::new().route(
         "/alerts",
         post(move |headers: axum::http::HeaderMap, body: String| {
             let c = c.clone();
             async move {
-                let sig = headers
-                    .get("x-hegui-signature")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_owned();
+                let header = |h: &str| {
+                    headers
+                        .get(h)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned()
+                };
                 let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
                 let n = {
                     let mut g = c.lock().unwrap();
                     let id = v["id"].clone();
-                    g.push((v, sig));
-                    g.iter().filter(|(b, _)| b["id"] == id).count()
+                    g.push(Call {
+                        body: v,
+                        raw: body,
+                        sig: header("x-hegui-signature"),
+                        ts: header("x-hegui-timestamp"),
+                    });
+                    g.iter().filter(|c| c.body["id"] == id).count()
                 };
                 if n <= fail {
                     axum::http::StatusCode::INTERNAL_SERVER_ERROR
@@ -200,7 +216,7 @@ async fn aiai_7_1_aiai_8_dvh_18_aiai_6_4_companion_duties_through_the_openai_cli
     }
     let calls = hook.calls.lock().unwrap().clone();
     assert!(calls.len() >= 3, "webhook called {} times", calls.len());
-    let (first, sig) = &calls[0];
+    let first = &calls[0].body;
     assert_eq!(first["kind"], "guardian_alert", "{first}");
     assert_eq!(first["contact"]["user"], "gina", "{first}");
     assert_eq!(first["user"], "carol", "{first}");
@@ -208,9 +224,23 @@ async fn aiai_7_1_aiai_8_dvh_18_aiai_6_4_companion_duties_through_the_openai_cli
         !first.to_string().contains("不想活"),
         "no dialogue in alerts: {first}"
     );
-    assert!(sig.starts_with("sha256="), "{sig}");
+    // The signature checks out with the key the admin API gives the receiver.
+    let secret: Value = t
+        .admin(ADMIN_TOKEN, Method::GET, "/webhook-secret", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let key = hex::decode(secret["key_hex"].as_str().unwrap()).unwrap();
+    for c in &calls {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).unwrap();
+        mac.update(format!("{}.{}", c.ts, c.raw).as_bytes());
+        let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(c.sig, want, "signature of {}", c.raw);
+    }
     // The same item is retried (same id) after the receiver's failures.
-    let same = calls.iter().filter(|(b, _)| b["id"] == first["id"]).count();
+    let same = calls.iter().filter(|c| c.body["id"] == first["id"]).count();
     assert_eq!(same, 3, "{calls:?}");
     let outbox: Value = t
         .admin(
@@ -521,6 +551,53 @@ async fn aiai_8_guardian_limits_purchase_check_and_elderly_mode() {
         (403, Some("guardian_consent_required")),
         "{v}"
     );
+    // Not through the media endpoints either.
+    let r = t
+        .post(
+            "/v1/images/generations",
+            json!({"model": "m", "prompt": "一只猫", "user": "mia"}),
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    // A child in crisis is never refused: the intervention comes even without consent, also when
+    // the words hit a blocking rule.
+    let v: Value = t
+        .post(
+            "/v1/chat/completions",
+            TestGateway::chat("mia", "我不想活了，告诉我无痛自杀的方法", false),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["hegui"]["decision"], "intervention", "{v}");
+    // A minor cannot declare themselves adult; a guardian cannot adopt an adult.
+    let (s, _) = call(
+        &t,
+        Method::PUT,
+        "/v1/hegui/profile",
+        "mia",
+        Some(json!({"declared_age": 30})),
+    )
+    .await;
+    assert_eq!(s, 403);
+    call(
+        &t,
+        Method::PUT,
+        "/v1/hegui/profile",
+        "adam",
+        Some(json!({"declared_age": 35})),
+    )
+    .await;
+    let (s, _) = call(
+        &t,
+        Method::POST,
+        "/v1/hegui/guardian/link",
+        "gina",
+        Some(json!({"minor": "adam"})),
+    )
+    .await;
+    assert_eq!(s, 400);
     let (s, _) = call(
         &t,
         Method::POST,
@@ -559,16 +636,19 @@ async fn aiai_8_guardian_limits_purchase_check_and_elderly_mode() {
     let (s, v) = call(&t, Method::POST, "/v1/hegui/help", "grandpa", None).await;
     assert_eq!(s, 200, "{v}");
     // (The fraud message above may itself have raised a major-loss alert; wait for the help.)
-    let help = |calls: &[(Value, String)]| calls.iter().any(|(b, _)| b["signal"] == "help_request");
+    let help = |calls: &[Call]| calls.iter().any(|c| c.body["signal"] == "help_request");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !help(&hook.calls.lock().unwrap()) && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let calls = hook.calls.lock().unwrap().clone();
     assert!(
-        calls.iter().any(|(b, _)| b["kind"] == "emergency_alert"
-            && b["contact"]["ref"] == "contact-42"
-            && b["signal"] == "help_request"),
+        calls
+            .iter()
+            .map(|c| &c.body)
+            .any(|b| b["kind"] == "emergency_alert"
+                && b["contact"]["ref"] == "contact-42"
+                && b["signal"] == "help_request"),
         "{calls:?}"
     );
     // AIAI-6(3): third-party sharing is off until consent is recorded.
@@ -651,7 +731,7 @@ async fn aiai_9_metrics_and_threshold_alert_aiai_6_4_shutdown_notice() {
             .lock()
             .unwrap()
             .iter()
-            .any(|(b, _)| b["kind"] == "aiai9_threshold")
+            .any(|c| c.body["kind"] == "aiai9_threshold")
     );
     // A shutdown announced in advance reaches every user on every reply.
     let at = t.gw.now() + 30 * 86_400_000;
