@@ -259,15 +259,13 @@ fn http(addr: &str, method: &str, path: &str, key: &str, body: &str) -> Result<S
     Ok(out)
 }
 
-/// The main job's last step: the compliance gateway with the built-in demo model, a few requests
-/// through it, then it keeps serving until Ctrl-C.
-fn gateway_demo(hegui: &Path, out: &Path) -> Result<()> {
-    let data = out.join("gateway");
-    let addr = std::env::var("HEGUI_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
-    eprintln!("\n== the compliance gateway: hegui serve, in front of the demo model `hegui-demo`");
+/// `hegui app create ARGS --data-dir DATA`; returns the API key (the last line).
+fn app_create(hegui: &Path, data: &Path, args: &[&str]) -> Result<String> {
     let created = Command::new(hegui)
-        .args(["app", "create", "--name", "demo", "--data-dir"])
-        .arg(&data)
+        .args(["app", "create"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
         .output()?;
     if !created.status.success() {
         bail!(
@@ -276,7 +274,16 @@ fn gateway_demo(hegui: &Path, out: &Path) -> Result<()> {
         );
     }
     let stdout = String::from_utf8_lossy(&created.stdout);
-    let key = stdout.lines().last().unwrap_or_default().trim().to_owned();
+    Ok(stdout.lines().last().unwrap_or_default().trim().to_owned())
+}
+
+/// The main job's last step: the compliance gateway with the built-in demo model, a few requests
+/// through it, then it keeps serving until Ctrl-C.
+fn gateway_demo(hegui: &Path, out: &Path) -> Result<()> {
+    let data = out.join("gateway");
+    let addr = std::env::var("HEGUI_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    eprintln!("\n== the compliance gateway: hegui serve, in front of the demo model `hegui-demo`");
+    let key = app_create(hegui, &data, &["--name", "demo"])?;
     let mut server = Command::new(hegui)
         .args(["serve", "--listen", &addr, "--data-dir"])
         .arg(&data)
@@ -349,28 +356,18 @@ fn companion_demo(hegui: &Path, data: &Path, addr: &str) -> Result<()> {
     eprintln!(
         "\n== companion duties (AIAI), with the usage reminder at 3 seconds instead of 2 hours"
     );
-    let created = Command::new(hegui)
-        .args([
-            "app",
-            "create",
+    let key = app_create(
+        hegui,
+        data,
+        &[
             "--name",
             "companion-demo",
             "--service-kind",
             "companion",
             "--reminder-every-secs",
             "3",
-            "--data-dir",
-        ])
-        .arg(data)
-        .output()?;
-    if !created.status.success() {
-        bail!(
-            "hegui app create failed: {}",
-            String::from_utf8_lossy(&created.stderr)
-        );
-    }
-    let stdout = String::from_utf8_lossy(&created.stdout);
-    let key = stdout.lines().last().unwrap_or_default().trim().to_owned();
+        ],
+    )?;
     let show = |title: &str, text: &str| -> Result<()> {
         let body = format!(
             r#"{{"model":"hegui-demo","user":"companion-user","messages":[{{"role":"user","content":"{text}"}}]}}"#

@@ -808,13 +808,18 @@ async fn intervention(
     let body = Body::from_stream(futures_util::stream::iter(
         frames.into_iter().map(Ok::<_, std::convert::Infallible>),
     ));
+    sse_response(body, "intervention")
+}
+
+/// A `text/event-stream` response with the decision header.
+fn sse_response(body: Body, decision: &str) -> Result<Response, ApiError> {
     let resp = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
         .body(body)
         .map_err(|_| ApiError::new(ErrorCode::Internal, "response could not be built"))?;
-    Ok(with_headers(resp, "intervention"))
+    Ok(with_headers(resp, decision))
 }
 
 /// The in-band error event that ends a blocked stream (no `[DONE]` follows).
@@ -881,13 +886,7 @@ async fn stream_chat(gw: Arc<Gateway>, adm: Admitted, body: Value) -> Result<Res
             .await
             .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
     }));
-    let resp = Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(body)
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "response could not be built"))?;
-    Ok(with_headers(resp, "streaming"))
+    sse_response(body, "streaming")
 }
 
 /// What a stream's relay task carries from the request.

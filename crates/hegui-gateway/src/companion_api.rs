@@ -80,6 +80,18 @@ fn record(gw: &Gateway, app: &App, user: &str, rid: &str, kind: &str, body: Valu
     e
 }
 
+/// Appends one record about `user` and waits until it is durable.
+async fn audit(
+    gw: &Gateway,
+    app: &App,
+    user: &str,
+    rid: &str,
+    kind: &str,
+    body: Value,
+) -> Result<(), ApiError> {
+    gw.audit(vec![record(gw, app, user, rid, kind, body)]).await
+}
+
 fn body_or_empty(body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
     match body {
         Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Ok(json!({})),
@@ -102,14 +114,14 @@ async fn login(
     let o = companion::feed(&gw, &app, &user, &ctx, &Event::Login, Some(&rid)).await?;
     let mut notices: Vec<Value> = companion::shutdown_notice(&gw, &app).into_iter().collect();
     notices.extend(o.notices);
-    gw.audit(vec![record(
+    audit(
         &gw,
         &app,
         &user.id,
         &rid,
         "companion.login",
         json!({"actions": o.record}),
-    )])
+    )
     .await?;
     if let Some(code) = o.refused {
         return Err(companion::refusal(code));
@@ -186,14 +198,14 @@ async fn help(
     let (app, user) = who(&gw, &headers, &body).await?;
     let ctx = companion::user_context(&gw, &app, &user).await?;
     let o = companion::feed(&gw, &app, &user, &ctx, &Event::HelpRequest, Some(&rid)).await?;
-    gw.audit(vec![record(
+    audit(
         &gw,
         &app,
         &user.id,
         &rid,
         "companion.help",
         json!({"actions": o.record}),
-    )])
+    )
     .await?;
     Ok(Json(json!({"notices": o.notices, "actions": o.record})))
 }
@@ -288,15 +300,7 @@ async fn put_profile(
         p.emergency_contact = (!c.is_empty()).then_some(c);
     }
     let p = save_profile(&gw, &app, &user, p).await?;
-    gw.audit(vec![record(
-        &gw,
-        &app,
-        &user.id,
-        &rid,
-        "companion.profile",
-        json!({"age_band": p.age_band, "elderly": p.elderly, "emergency_contact": p.emergency_contact.is_some()}),
-    )])
-    .await?;
+    audit(&gw, &app, &user.id, &rid, "companion.profile", json!({"age_band": p.age_band, "elderly": p.elderly, "emergency_contact": p.emergency_contact.is_some()})).await?;
     Ok(Json(profile_json(&p)))
 }
 
@@ -382,14 +386,14 @@ async fn open_character(
         Some(&rid),
     )
     .await?;
-    gw.audit(vec![record(
+    audit(
         &gw,
         &app,
         &user.id,
         &rid,
         "companion.character.open",
         json!({"character": c.id, "relationship": c.relationship, "refused": o.refused}),
-    )])
+    )
     .await?;
     if let Some(code) = o.refused {
         return Err(companion::refusal(code));
@@ -479,14 +483,14 @@ async fn guardian_link(
     }
     p.guardian = Some(guardian.id.clone());
     let p = save_profile(&gw, &app, &minor_user, p).await?;
-    gw.audit(vec![record(
+    audit(
         &gw,
         &app,
         &minor,
         &rid,
         "companion.guardian.link",
         json!({"guardian": gw.subject(&app.id, &guardian.id)}),
-    )])
+    )
     .await?;
     Ok(Json(profile_json(&p)))
 }
@@ -512,7 +516,7 @@ async fn guardian_consent(
     });
     let minor_user = gw.user(&app.id, &minor).await?;
     let p = save_profile(&gw, &app, &minor_user, p).await?;
-    gw.audit(vec![record(
+    audit(
         &gw,
         &app,
         &minor,
@@ -520,7 +524,7 @@ async fn guardian_consent(
         "companion.guardian.consent",
         json!({"granted": granted, "by": gw.subject(&app.id, &guardian.id),
                "text_version": p.guardian_consent.as_ref().map(|c| c.text_version.clone())}),
-    )])
+    )
     .await?;
     Ok(Json(profile_json(&p)))
 }
@@ -618,14 +622,14 @@ async fn guardian_limits(
     };
     let minor_user = gw.user(&app.id, &b.minor).await?;
     let p = save_profile(&gw, &app, &minor_user, p).await?;
-    gw.audit(vec![record(
+    audit(
         &gw,
         &app,
         &b.minor,
         &rid,
         "companion.guardian.limits",
         json!({"limits": p.limits, "by": gw.subject(&app.id, &guardian.id)}),
-    )])
+    )
     .await?;
     Ok(Json(profile_json(&p)))
 }
@@ -657,14 +661,14 @@ async fn purchase_check(
         Some(&rid),
     )
     .await?;
-    gw.audit(vec![record(
+    audit(
         &gw,
         &app,
         &user.id,
         &rid,
         "companion.purchase.check",
         json!({"amount_fen": amount, "allowed": o.refused.is_none()}),
-    )])
+    )
     .await?;
     Ok(Json(match o.refused {
         None => json!({"allowed": true}),
@@ -704,14 +708,14 @@ async fn export(
         .store
         .outbox_items(Some(&app.id), Some(&uid), 1000)
         .await?;
-    gw.audit(vec![record(
+    audit(
         &gw,
         &app,
         &uid,
         &rid,
         "companion.export",
         json!({"messages": messages.len()}),
-    )])
+    )
     .await?;
     Ok(Json(json!({
         "format": "hegui.export.v1",
@@ -740,15 +744,7 @@ async fn delete_me(
     let report = gw.store.delete_user_data(&app.id, &uid).await?;
     gw.forget_user(&app.id, &uid);
     gw.sessions.forget(&app.id, &uid);
-    gw.audit(vec![record(
-        &gw,
-        &app,
-        &uid,
-        &rid,
-        "companion.delete",
-        json!(report),
-    )])
-    .await?;
+    audit(&gw, &app, &uid, &rid, "companion.delete", json!(report)).await?;
     Ok(Json(json!({"deleted": true, "report": report})))
 }
 
@@ -773,14 +769,14 @@ async fn sharing_consent(
         text_version: body["text_version"].as_str().unwrap_or("v1").to_owned(),
     });
     let p = save_profile(&gw, &app, &user, p).await?;
-    gw.audit(vec![record(
+    audit(
         &gw,
         &app,
         &user.id,
         &rid,
         "companion.consent.sharing",
         json!({"granted": granted}),
-    )])
+    )
     .await?;
     Ok(Json(
         json!({"sharing_allowed": p.sharing_consent.is_some(), "consent": p.sharing_consent}),
