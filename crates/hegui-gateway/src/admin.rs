@@ -173,9 +173,7 @@ async fn update_settings(
 ) -> Result<axum::Json<Value>, ApiError> {
     let c = caller(&gw, &headers, &[Role::Admin])?;
     let settings: AppSettings = json_body(body)?;
-    if gw.store.app(&app).await?.is_none() {
-        return Err(ApiError::new(ErrorCode::NotFound, "no such application"));
-    }
+    app_or_404(&gw, &app).await?;
     gw.store.update_app_settings(&app, &settings).await?;
     gw.forget_apps();
     let shown = settings_json(&settings);
@@ -395,6 +393,14 @@ struct ShutdownBody {
     text: String,
 }
 
+/// The application, or 404.
+async fn app_or_404(gw: &Gateway, id: &str) -> Result<hegui_store::App, ApiError> {
+    gw.store
+        .app(id)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such application"))
+}
+
 /// `POST /admin/apps/{app}/shutdown` `{effective_at, text}`: announces the end of the service in
 /// advance (AIAI-6(4)); every response carries the notice until then, and requests are refused
 /// with `service_discontinued` after.
@@ -413,11 +419,7 @@ async fn announce_shutdown(
             "a shutdown is announced in advance: effective_at must be in the future and text non-empty",
         ));
     }
-    let a = gw
-        .store
-        .app(&app)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such application"))?;
+    let a = app_or_404(&gw, &app).await?;
     let mut settings = a.settings.clone();
     settings.shutdown = Some(hegui_store::ShutdownNotice {
         announced_at: now,
@@ -448,11 +450,7 @@ async fn aiai9(
     Path(app): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     caller(&gw, &headers, &[Role::Admin, Role::Reviewer, Role::Auditor])?;
-    let a = gw
-        .store
-        .app(&app)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such application"))?;
+    let a = app_or_404(&gw, &app).await?;
     let r = crate::companion_api::aiai9_report(&gw, &a).await?;
     Ok(axum::Json(json!(r)))
 }

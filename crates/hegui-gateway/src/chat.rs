@@ -53,6 +53,15 @@ pub fn content_text(content: &Value) -> Result<String, ApiError> {
     }
 }
 
+/// The text of the newest user message of a chat request (empty if there is none).
+pub fn last_user_text(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .map(|m| content_text(&m["content"]).unwrap_or_default())
+        .unwrap_or_default()
+}
+
 /// Everything in a chat request the model will read, as one text for the input check: every
 /// message whatever its role (a client controls the whole history), names, tool-call arguments
 /// in the history, and the tool descriptions and schemas offered to the model.
@@ -785,25 +794,12 @@ async fn intervention(
             "intervention",
         ));
     }
-    let chunk = |delta: Value, finish: Value| {
-        sse::frame(
-            &json!({"id": id, "object": "chat.completion.chunk", "created": created,
-            "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
-        )
-    };
-    let mut frames: Vec<Bytes> = notices
-        .iter()
-        .map(|n| {
-            let mut n = n.clone();
-            n["choices"] = json!([]);
-            sse::frame(&n)
-        })
-        .collect();
-    frames.push(chunk(
-        json!({"role": "assistant", "content": text}),
-        Value::Null,
-    ));
-    frames.push(chunk(json!({}), json!("stop")));
+    let mut frames: Vec<Bytes> = notices.iter().map(notice_frame).collect();
+    frames.extend(
+        whole_reply_chunks(&json!(id), &json!(created), &json!(model), &text)
+            .iter()
+            .map(sse::frame),
+    );
     frames.push(sse::done());
     let body = Body::from_stream(futures_util::stream::iter(
         frames.into_iter().map(Ok::<_, std::convert::Infallible>),
@@ -905,23 +901,35 @@ struct StreamJob {
     goodbye: Option<crate::companion::UserContext>,
 }
 
-/// The frames of a goodbye reply that is replaced: one chunk with the neutral text, one with
-/// `finish_reason: stop`, in the envelope (id, created, model) of the reply it replaces.
+/// A `hegui.notice` as a stream event. An empty `choices` lets clients that read every event
+/// as a chunk skip it, as they skip OpenAI's own usage chunk.
+fn notice_frame(n: &Value) -> Bytes {
+    let mut n = n.clone();
+    n["choices"] = json!([]);
+    sse::frame(&n)
+}
+
+/// A whole reply as two stream chunks: the text, then `finish_reason: stop`.
+fn whole_reply_chunks(id: &Value, created: &Value, model: &Value, text: &str) -> [Value; 2] {
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    [
+        chunk(json!({"role": "assistant", "content": text}), Value::Null),
+        chunk(json!({}), json!("stop")),
+    ]
+}
+
+/// The frames of a goodbye reply that is replaced, in the envelope (id, created, model) of the
+/// reply it replaces.
 fn replacement_frames(held: &[Value], text: &str) -> Vec<Value> {
     let env = held
         .iter()
         .find(|f| f["id"].is_string())
         .cloned()
         .unwrap_or_else(|| json!({"id": "chatcmpl-hegui", "created": 0, "model": ""}));
-    let chunk = |delta: Value, finish: Value| {
-        json!({"id": env["id"], "object": "chat.completion.chunk", "created": env["created"],
-               "model": env["model"],
-               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-    };
-    vec![
-        chunk(json!({"role": "assistant", "content": text}), Value::Null),
-        chunk(json!({}), json!("stop")),
-    ]
+    whole_reply_chunks(&env["id"], &env["created"], &env["model"], text).to_vec()
 }
 
 async fn relay_task(
@@ -958,11 +966,7 @@ async fn relay_task(
     let mut flushed_bytes = 0usize;
     let mut client_gone = false;
     for n in &notices {
-        // An empty `choices` lets clients that read every event as a chunk skip it, as they
-        // skip OpenAI's own usage chunk.
-        let mut n = n.clone();
-        n["choices"] = json!([]);
-        if tx.send(sse::frame(&n)).await.is_err() {
+        if tx.send(notice_frame(n)).await.is_err() {
             client_gone = true;
         }
     }

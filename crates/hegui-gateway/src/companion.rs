@@ -130,11 +130,11 @@ pub fn is_companion(app: &App) -> bool {
 }
 
 /// The policy in force for an application.
-pub fn policy(gw: &Gateway, app: &App) -> SessionPolicy {
+pub fn policy<'a>(gw: &'a Gateway, app: &'a App) -> &'a SessionPolicy {
     app.settings
         .session_policy
-        .clone()
-        .unwrap_or_else(|| gw.config.companion.policy.clone())
+        .as_ref()
+        .unwrap_or(&gw.config.companion.policy)
 }
 
 /// Age in whole years on local day `today` (days since the epoch) of someone born `birth`
@@ -155,7 +155,7 @@ fn age_from_birth(birth: &str, now: UnixMillis, utc_offset_hours: i8) -> Option<
 }
 
 /// What the gateway knows of a companion user: the stored profile and the engine's view of it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct UserContext {
     /// The stored profile (default when none is stored).
     pub stored: CompanionProfile,
@@ -186,18 +186,27 @@ pub fn user_age(gw: &Gateway, user: &User, stored: &CompanionProfile, app: &App)
         .or(stored.declared_age)
 }
 
-/// Loads the user's profile and derives the engine's view and the moderation audience.
-pub async fn user_context(gw: &Gateway, app: &App, user: &User) -> Result<UserContext, ApiError> {
-    let stored = gw
+/// The user's stored profile, or an empty one.
+pub async fn stored_profile(
+    gw: &Gateway,
+    app: &App,
+    user: &str,
+) -> Result<CompanionProfile, ApiError> {
+    Ok(gw
         .store
-        .profile(&app.id, &user.id)
+        .profile(&app.id, user)
         .await?
         .unwrap_or_else(|| CompanionProfile {
             app: app.id.clone(),
-            user: user.id.clone(),
+            user: user.to_owned(),
             age_band: "unknown".into(),
             ..CompanionProfile::default()
-        });
+        }))
+}
+
+/// Loads the user's profile and derives the engine's view and the moderation audience.
+pub async fn user_context(gw: &Gateway, app: &App, user: &User) -> Result<UserContext, ApiError> {
+    let stored = stored_profile(gw, app, &user.id).await?;
     let age = user_age(gw, user, &stored, app);
     let elderly = stored.elderly || age.is_some_and(|a| a >= gw.config.companion.elderly_age);
     let profile = Profile {
@@ -270,6 +279,47 @@ pub struct Outcome {
     pub record: Vec<Value>,
 }
 
+/// The user's session as stored (`None` if there is none, or it cannot be read: a fresh one
+/// replaces it).
+pub async fn stored_session(
+    gw: &Gateway,
+    app: &App,
+    user: &str,
+) -> Result<Option<Session>, ApiError> {
+    Ok(match gw.store.session_state(&app.id, user).await? {
+        Some(r) => serde_json::from_str::<Session>(&r.state)
+            .map_err(
+                |e| tracing::warn!(error = %e, "stored session state unreadable; starting afresh"),
+            )
+            .ok(),
+        None => None,
+    })
+}
+
+/// A session (or a fresh one) under the application's policy and the user's profile as they
+/// are now.
+fn in_force(session: Option<Session>, gw: &Gateway, app: &App, ctx: &UserContext) -> Session {
+    let policy = policy(gw, app);
+    let mut s = session.unwrap_or_else(|| Session::new(policy.clone(), ctx.profile.clone()));
+    if s.policy() != policy {
+        s.set_policy(policy.clone());
+    }
+    s.set_profile(ctx.profile.clone());
+    s
+}
+
+/// Use per day, oldest first, for a guardian's overview or an export (no message contents).
+pub async fn usage_overview(
+    gw: &Gateway,
+    app: &App,
+    user: &str,
+) -> Result<Vec<hegui_session::DayUsage>, ApiError> {
+    Ok(stored_session(gw, app, user)
+        .await?
+        .map(|s| s.overview(gw.now()))
+        .unwrap_or_default())
+}
+
 /// Runs `event` through the user's session, performs the side effects (alerts, incidents),
 /// persists the session, and returns what the response must carry.
 pub async fn feed(
@@ -288,18 +338,11 @@ pub async fn feed(
     } else {
         None
     };
-    let mut session = match cached {
-        Some(s) => s,
-        None => match gw.store.session_state(&app.id, &user.id).await? {
-            Some(r) => serde_json::from_str::<Session>(&r.state).unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "stored session state unreadable; starting afresh");
-                Session::new(policy(gw, app), ctx.profile.clone())
-            }),
-            None => Session::new(policy(gw, app), ctx.profile.clone()),
-        },
+    let session = match cached {
+        Some(s) => Some(s),
+        None => stored_session(gw, app, &user.id).await?,
     };
-    session.set_policy(policy(gw, app));
-    session.set_profile(ctx.profile.clone());
+    let mut session = in_force(session, gw, app, ctx);
     let actions = session.on_event(event, now);
     let state = serde_json::to_string(&session).unwrap_or_default();
     let row = SessionRecord {
@@ -483,13 +526,7 @@ pub async fn check_gate(
     if !ctx.profile.is_minor() {
         return Ok(());
     }
-    let stored = match gw.store.session_state(&app.id, &user.id).await? {
-        Some(r) => serde_json::from_str::<Session>(&r.state).ok(),
-        None => None,
-    };
-    let mut session = stored.unwrap_or_else(|| Session::new(policy(gw, app), ctx.profile.clone()));
-    session.set_policy(policy(gw, app));
-    session.set_profile(ctx.profile.clone());
+    let session = in_force(stored_session(gw, app, &user.id).await?, gw, app, ctx);
     match session.gate(gw.now()) {
         Some(code) => Err(refusal(code)),
         None => Ok(()),
@@ -552,15 +589,6 @@ pub fn manipulative(gw: &Gateway, reply: &str) -> bool {
         .any(|f| f.category == "C6" || (f.category == "C2" && f.action != GuardAction::Pass))
 }
 
-/// The text of the newest user message of a chat request.
-pub fn last_user_text(body: &Value) -> String {
-    body["messages"]
-        .as_array()
-        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
-        .map(|m| crate::chat::content_text(&m["content"]).unwrap_or_default())
-        .unwrap_or_default()
-}
-
 /// A companion chat turn, between admission and the model call.
 #[derive(Debug, Default)]
 pub struct Turn {
@@ -589,7 +617,7 @@ pub async fn begin_turn(
     };
     let mut turn = Turn::default();
     // The message first: a crisis gets its intervention whatever gate or character follows.
-    let text = last_user_text(body);
+    let text = crate::chat::last_user_text(body);
     let (event, exit_intent) = message_event(gw, &text, ctx.audience);
     let o = feed(gw, &adm.app, &adm.user, ctx, &event, Some(&adm.request_id)).await?;
     if let Some(code) = o.refused {

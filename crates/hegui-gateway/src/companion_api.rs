@@ -4,7 +4,7 @@
 
 use crate::RequestId;
 use crate::chat::{parse_body, user_id};
-use crate::companion::{self, UserContext, is_companion};
+use crate::companion::{self, UserContext, is_companion, stored_profile};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::Gateway;
 use axum::body::Bytes;
@@ -142,28 +142,17 @@ async fn exit(
     let body = body_or_empty(body).unwrap_or_else(|_| json!({}));
     let app = gw.authenticate(&headers).await?;
     let uid = user_id(&headers, &body)?;
-    let user = User {
-        app: app.id.clone(),
-        id: uid.clone(),
-        created_at: 0,
-        last_seen: 0,
-        verification: None,
-        disposal: Default::default(),
-        violations: 0,
-    };
-    let ctx = UserContext {
-        stored: CompanionProfile::default(),
-        profile: Default::default(),
-        audience: hegui_guard::Audience::All,
-    };
-    // A user whose data was deleted (or who never chatted) leaves without a new session row.
-    let known = matches!(gw.store.user(&app.id, &uid).await, Ok(Some(_)));
-    let fed = if known {
-        companion::feed(&gw, &app, &user, &ctx, &Event::Exit, Some(&rid))
-            .await
-            .map(|_| ())
-    } else {
-        Ok(())
+    // The engine's exit rule needs no profile. A user whose data was deleted (or who never
+    // chatted) leaves without a new session row.
+    let fed = match gw.store.user(&app.id, &uid).await {
+        Ok(Some(user)) => {
+            let ctx = UserContext::default();
+            companion::feed(&gw, &app, &user, &ctx, &Event::Exit, Some(&rid))
+                .await
+                .map(|_| ())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(e.into()),
     };
     let recorded = match fed {
         Ok(()) => gw
@@ -223,19 +212,6 @@ async fn notices(
     ];
     n.extend(companion::shutdown_notice(&gw, &app));
     Ok(Json(json!({"notices": n})))
-}
-
-async fn stored_profile(gw: &Gateway, app: &App, user: &str) -> Result<CompanionProfile, ApiError> {
-    Ok(gw
-        .store
-        .profile(&app.id, user)
-        .await?
-        .unwrap_or_else(|| CompanionProfile {
-            app: app.id.clone(),
-            user: user.to_owned(),
-            age_band: "unknown".into(),
-            ..Default::default()
-        }))
 }
 
 async fn save_profile(
@@ -543,13 +519,7 @@ async fn guardian_overview(
 ) -> Result<Json<Value>, ApiError> {
     let (app, guardian) = who(&gw, &headers, &Value::Null).await?;
     let p = ward(&gw, &app, &guardian, &q.minor).await?;
-    let now = gw.now();
-    let days = match gw.store.session_state(&app.id, &q.minor).await? {
-        Some(r) => serde_json::from_str::<hegui_session::Session>(&r.state)
-            .map(|s| s.overview(now))
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
+    let days = companion::usage_overview(&gw, &app, &q.minor).await?;
     let alerts: Vec<Value> = gw
         .store
         .outbox_items(Some(&app.id), Some(&q.minor), 100)
@@ -688,13 +658,7 @@ async fn export(
     let messages = gw.store.messages(&app.id, &uid).await?;
     let profile = gw.store.profile(&app.id, &uid).await?;
     let now = gw.now();
-    let usage = gw
-        .store
-        .session_state(&app.id, &uid)
-        .await?
-        .and_then(|r| serde_json::from_str::<hegui_session::Session>(&r.state).ok())
-        .map(|s| s.overview(now))
-        .unwrap_or_default();
+    let usage = companion::usage_overview(&gw, &app, &uid).await?;
     let incidents = gw
         .store
         .incidents(&IncidentQuery {

@@ -15,14 +15,6 @@ use std::time::Duration;
 /// Delay between demo chunks, so streaming is visible in a terminal.
 const CHUNK_DELAY: Duration = Duration::from_millis(30);
 
-fn last_user_text(body: &serde_json::Value) -> String {
-    body["messages"]
-        .as_array()
-        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
-        .map(|m| crate::chat::content_text(&m["content"]).unwrap_or_default())
-        .unwrap_or_default()
-}
-
 /// The scripted reply, as the chunks it streams in.
 pub fn script(prompt: &str) -> Vec<String> {
     let p = prompt.to_lowercase();
@@ -64,7 +56,7 @@ fn created() -> i64 {
 
 /// A non-streaming completion.
 pub fn completion(body: &serde_json::Value) -> serde_json::Value {
-    let text: String = script(&last_user_text(body)).concat();
+    let text: String = script(&crate::chat::last_user_text(body)).concat();
     let n = text.chars().count();
     serde_json::json!({
         "id": format!("chatcmpl-demo{}", created()),
@@ -96,7 +88,7 @@ pub fn stream(body: &serde_json::Value) -> EventStream {
         serde_json::json!({"role": "assistant", "content": ""}),
         None,
     )];
-    for part in script(&last_user_text(body)) {
+    for part in script(&crate::chat::last_user_text(body)) {
         events.push(chunk(serde_json::json!({ "content": part }), None));
     }
     events.push(chunk(serde_json::json!({}), Some("stop")));

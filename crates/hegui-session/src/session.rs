@@ -298,6 +298,11 @@ impl Session {
         self.policy = policy;
     }
 
+    /// The policy in force.
+    pub fn policy(&self) -> &SessionPolicy {
+        &self.policy
+    }
+
     /// The profile in force.
     pub fn profile(&self) -> &Profile {
         &self.profile

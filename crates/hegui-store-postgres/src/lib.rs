@@ -798,7 +798,7 @@ impl Store for PgStore {
         if let Some(since) = q.since {
             qb.push(" AND at >= ").push_bind(since);
         }
-        let limit = if q.limit == 0 { 100 } else { q.limit };
+        let limit = hegui_store::page_limit(q.limit);
         qb.push(" ORDER BY seq DESC LIMIT ")
             .push_bind(to_i64(limit));
         qb.build()
@@ -1097,7 +1097,7 @@ impl Store for PgStore {
         if let Some(user) = user {
             qb.push(" AND user_id = ").push_bind(user.to_owned());
         }
-        let limit = if limit == 0 { 100 } else { limit };
+        let limit = hegui_store::page_limit(limit);
         qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
             .push_bind(to_i64(limit));
         qb.build()
@@ -1177,7 +1177,7 @@ impl Store for PgStore {
         if let Some(status) = &q.status {
             qb.push(" AND status = ").push_bind(status.clone());
         }
-        let limit = if q.limit == 0 { 100 } else { q.limit };
+        let limit = hegui_store::page_limit(q.limit);
         qb.push(" ORDER BY opened_at DESC, id DESC LIMIT ")
             .push_bind(to_i64(limit));
         qb.build()

@@ -43,6 +43,11 @@ pub enum StoreError {
     Unavailable(Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// The row limit of a listing: the caller's, or 100 when it asks for 0 ("no preference").
+pub fn page_limit(limit: u64) -> u64 {
+    if limit == 0 { 100 } else { limit }
+}
+
 /// Shorthand for store results.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
